@@ -1,0 +1,173 @@
+"""nnU-Net's planned U-Net with a Div-attention module at every junction of adjacent decoder paths.
+
+The encoder and decoder are the ones nnU-Net's plans describe (``PlainConvUNet`` or ``ResidualEncoderUNet``, built by
+nnU-Net's own ``get_network_from_plans``), untouched and under the same state-dict names. The decoder always
+produces the logits of every path (its deep-supervision outputs); a chain of :class:`DivAttentionJunction` modules
+then refines them from the lowest path upward, each junction taking the refined output of the one below::
+
+    path logits  P_0 (lowest) ... P_{S-1} (full resolution)      nnU-Net's decoder, one 1x1 seg layer per path
+    R_0 = P_0;  R_s = junction_s(P_s, R_{s-1}, image)           s = 1 .. S-1
+    deep supervision on:  [R_{S-1}, ..., R_1, R_0]  (full resolution first, as DeepSupervisionWrapper expects)
+    deep supervision off: R_{S-1}
+
+nnU-Net weights the lowest deep-supervision output by 0, so "intermediate supervision on every path but the
+lowest" (the paper) is exactly nnU-Net's deep supervision. The state dict is the same whatever the flag.
+"""
+
+from contextlib import contextmanager
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+from nnunet_ext.architectures.div_attention_junction import DivAttentionJunction
+from nnunet_ext.errors import IncompatibleCheckpointError, UnsupportedConfigurationError
+
+
+@contextmanager
+def every_path_output(decoder: nn.Module):
+    """Make a dynamic-network-architectures decoder return the logits of all its paths while the block runs."""
+    requested = decoder.deep_supervision
+    decoder.deep_supervision = True
+    try:
+        yield
+    finally:
+        decoder.deep_supervision = requested
+
+
+def default_fusion_channels(num_classes: int) -> int:
+    """Width of a junction's fused feature map: at least 8, at least ``K``."""
+    return max(8, num_classes)
+
+
+class DivAttentionUNet(nn.Module):
+    """A U-Net of dynamic-network-architectures with Div-attention junctions over its decoder paths.
+
+    :param unet: a network with ``encoder`` (``output_channels``, ``strides``, ``kernel_sizes``, ``conv_op`` and the
+        norm/non-linearity settings) and ``decoder`` (``deep_supervision`` flag, returns one logit map per path),
+        as ``PlainConvUNet`` and ``ResidualEncoderUNet`` have.
+    :param num_input_channels: channels of the network input.
+    :param num_classes: ``K``, segmentation outputs (classes or regions).
+    :param fusion_channels: width of each junction's fused map (default :func:`default_fusion_channels`).
+
+    ``forward(x)``: ``x`` is ``(B, C_in, *patch)``; returns ``(B, K, *patch)`` logits, or with
+    ``decoder.deep_supervision`` the list of every path's refined logits, full resolution first.
+    """
+
+    def __init__(self, unet: nn.Module, num_input_channels: int, num_classes: int,
+                 fusion_channels: Optional[int] = None):
+        super().__init__()
+        self.encoder = unet.encoder
+        self.decoder = unet.decoder
+        encoder = self.encoder
+        fusion_channels = default_fusion_channels(num_classes) if fusion_channels is None else fusion_channels
+        block_kwargs = dict(conv_bias=encoder.conv_bias, norm_op=encoder.norm_op,
+                            norm_op_kwargs=encoder.norm_op_kwargs, dropout_op=encoder.dropout_op,
+                            dropout_op_kwargs=encoder.dropout_op_kwargs, nonlin=encoder.nonlin,
+                            nonlin_kwargs=encoder.nonlin_kwargs)
+        num_paths = len(self.decoder.stages)
+        # Path s (0 = lowest) is reached by the decoder's transposed conv of stride strides[-(s + 1)] and has the
+        # resolution of encoder stage -(s + 2), whose kernel size the junction's convolutions use.
+        self.div_attention = nn.ModuleList([
+            DivAttentionJunction(encoder.conv_op, num_classes, num_input_channels,
+                                 upsample_stride=encoder.strides[-(s + 1)], kernel_size=encoder.kernel_sizes[-(s + 2)],
+                                 fusion_channels=fusion_channels, **block_kwargs)
+            for s in range(1, num_paths)
+        ])
+        if hasattr(unet, "initialize"):
+            self.div_attention.apply(unet.initialize)
+
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
+        skips = self.encoder(x)
+        with every_path_output(self.decoder):
+            path_logits = self.decoder(skips)[::-1]  # lowest path first
+        refined = [path_logits[0]]
+        for junction, upper_logits in zip(self.div_attention, path_logits[1:]):
+            refined.append(junction(upper_logits, refined[-1], x))
+        refined = refined[::-1]  # full resolution first
+        return refined if self.decoder.deep_supervision else refined[0]
+
+    def path_sizes(self, input_size: Sequence[int]) -> List[List[int]]:
+        """Spatial size of every decoder path for an input of ``input_size``, lowest path first."""
+        sizes = []
+        for stride in self.encoder.strides[:-1]:
+            input_size = [i // s for i, s in zip(input_size, stride)]
+            sizes.append(input_size)
+        return sizes[::-1]
+
+    def compute_conv_feature_map_size(self, input_size: Sequence[int]) -> np.int64:
+        """Number of feature-map elements, as nnU-Net's planners use it to estimate memory (cf. PlainConvUNet)."""
+        with every_path_output(self.decoder):
+            total = self.encoder.compute_conv_feature_map_size(input_size)
+            total += self.decoder.compute_conv_feature_map_size(input_size)
+        num_classes = self.decoder.num_classes
+        for junction, size in zip(self.div_attention, self.path_sizes(input_size)[1:]):
+            # upsampled, aligned, attention, masks (2), refined, sum, prediction: 8 maps of K channels
+            total += 8 * np.prod([num_classes, *size], dtype=np.int64)
+            total += junction.input_features.compute_conv_feature_map_size(size)
+            total += junction.fusion.compute_conv_feature_map_size(size)
+        return total
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """``nn.Module.load_state_dict`` with an error that says which model the weights belong to."""
+        if strict:
+            raise_if_incompatible(self.state_dict(), state_dict)
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+
+def raise_if_incompatible(expected: dict, given: dict) -> None:
+    """Raise :class:`IncompatibleCheckpointError` explaining why ``given`` weights cannot fill ``expected``."""
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    wrong_shape = [k for k in expected if k in given and tuple(given[k].shape) != tuple(expected[k].shape)]
+    if not (missing or unexpected or wrong_shape):
+        return
+    if missing and all(k.startswith("div_attention.") for k in missing) and not unexpected and not wrong_shape:
+        reason = ("they have no Div-attention parameters: the checkpoint was trained by a trainer without "
+                  "Div-attention (for example nnUNetTrainer). Predict or continue with the trainer that wrote it "
+                  "(its name is stored as checkpoint['trainer_name']).")
+    elif wrong_shape:
+        key = wrong_shape[0]
+        reason = (f"parameter '{key}' has shape {tuple(given[key].shape)} in the checkpoint but "
+                  f"{tuple(expected[key].shape)} here: the model was trained with other plans, another "
+                  f"configuration, or another number of input channels or classes. Use the plans, configuration "
+                  f"and dataset the model was trained with.")
+    else:
+        reason = (f"{len(missing)} parameters are missing (first: {missing[:3]}) and {len(unexpected)} are "
+                  f"unexpected (first: {unexpected[:3]}): the checkpoint belongs to another architecture. Use the "
+                  f"trainer that wrote it (checkpoint['trainer_name']).")
+    raise IncompatibleCheckpointError(f"These weights do not fit a Div-attention U-Net: {reason}")
+
+
+def build_div_attention_unet(plans_manager, configuration_manager, num_input_channels: int,
+                             num_output_channels: int, enable_deep_supervision: bool = True,
+                             fusion_channels: Optional[int] = None) -> DivAttentionUNet:
+    """Build nnU-Net's planned network for ``configuration_manager`` and add the Div-attention junctions.
+
+    Same arguments as ``nnUNetTrainer.build_network_architecture`` (nnU-Net 2.8). Raises
+    :class:`UnsupportedConfigurationError` for plans whose network has no U-Net decoder paths to join.
+    """
+    unet = get_network_from_plans(
+        configuration_manager.network_arch_class_name,
+        configuration_manager.network_arch_init_kwargs,
+        configuration_manager.network_arch_init_kwargs_req_import,
+        num_input_channels, num_output_channels, allow_init=True, deep_supervision=enable_deep_supervision)
+    where = f"the configuration with data identifier '{configuration_manager.data_identifier}'"
+    decoder = getattr(unet, "decoder", None)
+    encoder = getattr(unet, "encoder", None)
+    needed = ("output_channels", "strides", "kernel_sizes", "conv_op")
+    if encoder is None or decoder is None or not hasattr(decoder, "deep_supervision") \
+            or not hasattr(decoder, "stages") or not all(hasattr(encoder, a) for a in needed):
+        raise UnsupportedConfigurationError(
+            f"Div-attention cannot be built for {where}: its network "
+            f"'{configuration_manager.network_arch_class_name}' is not a U-Net with an encoder and a decoder of "
+            f"per-resolution paths. Use plans whose network is PlainConvUNet or ResidualEncoderUNet (nnU-Net's "
+            f"default nnUNetPlans or the nnUNetResEncUNet*Plans).")
+    if len(decoder.stages) < 2:
+        raise UnsupportedConfigurationError(
+            f"Div-attention cannot be built for {where}: the network has a single decoder path, so there is no "
+            f"junction between adjacent paths. Use a configuration with a larger patch size (more pooling stages).")
+    return DivAttentionUNet(unet, num_input_channels, num_output_channels, fusion_channels)

@@ -1,0 +1,1 @@
+"""Losses from the papers, usable inside nnU-Net's DeepSupervisionWrapper."""

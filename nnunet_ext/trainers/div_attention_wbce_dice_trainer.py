@@ -1,0 +1,34 @@
+"""``DivAttentionWBCEDiceTrainer``: Div-attention with the paper's weighted BCE + Dice loss (eq. 6-8).
+
+The loss supervises the final and every intermediate output through nnU-Net's own deep-supervision weights.
+``gamma``, ``alpha`` and ``beta`` are class attributes: subclass to change them. The paper gives no values; the
+defaults follow its text (more penalty on negatives, so ``gamma < 1``; both terms weighted equally).
+"""
+
+from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
+
+from nnunet_ext.errors import UnsupportedConfigurationError
+from nnunet_ext.losses.weighted_bce_dice import WeightedBCEDiceLoss
+from nnunet_ext.trainers.div_attention_trainer import DivAttentionTrainer
+
+
+class DivAttentionWBCEDiceTrainer(DivAttentionTrainer):
+    gamma = 0.5  # weight of the positive term of wBCE, eq. (6)
+    alpha = 1.0  # weight of wBCE, eq. (8)
+    beta = 1.0  # weight of Dice, eq. (8)
+
+    def _build_loss(self):
+        if self.label_manager.ignore_label is not None:
+            raise UnsupportedConfigurationError(
+                f"{self.__class__.__name__} cannot train on a dataset with an ignore label (dataset.json label "
+                f"'ignore' = {self.label_manager.ignore_label}): eq. (6)-(8) have no notion of unlabelled voxels. "
+                f"Use DivAttentionTrainer, whose nnU-Net loss masks them.")
+        segmentation_loss = WeightedBCEDiceLoss(self.gamma, self.alpha, self.beta,
+                                                regions=self.label_manager.has_regions,
+                                                batch_dice=self.configuration_manager.batch_dice, ddp=self.is_ddp)
+        # nnU-Net's default loss comes wrapped with nnU-Net's deep-supervision weights; keep the wrapper, swap the loss
+        loss = super()._build_loss()
+        if isinstance(loss, DeepSupervisionWrapper):
+            loss.loss = segmentation_loss
+            return loss
+        return segmentation_loss

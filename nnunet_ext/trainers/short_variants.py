@@ -1,0 +1,20 @@
+"""The ``*_Short`` trainers: each one is a trainer of ours (or nnU-Net's own, as the baseline) with the short budget
+of :mod:`nnunet_ext.trainers.short_budget`."""
+
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+from nnunet_ext.trainers.div_attention_trainer import DivAttentionTrainer
+from nnunet_ext.trainers.div_attention_wbce_dice_trainer import DivAttentionWBCEDiceTrainer
+from nnunet_ext.trainers.short_budget import ShortBudget
+
+
+class PlainUNetTrainer_Short(ShortBudget, nnUNetTrainer):
+    """nnU-Net's own ``nnUNetTrainer``, unchanged but for the budget: the baseline at equal budget."""
+
+
+class DivAttentionTrainer_Short(ShortBudget, DivAttentionTrainer):
+    """``DivAttentionTrainer`` with the short budget."""
+
+
+class DivAttentionWBCEDiceTrainer_Short(ShortBudget, DivAttentionWBCEDiceTrainer):
+    """``DivAttentionWBCEDiceTrainer`` with the short budget."""

@@ -1,0 +1,40 @@
+"""Installs the ``nnunet_ext`` package and ``nnunet_ext_lookup.pth``, the one-line hook that lets nnU-Net's trainer
+lookup find our trainers with no configuration (see ``nnunet_ext/lookup_hook.py``)."""
+
+import os
+
+from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+LOOKUP_HOOK = "nnunet_ext_lookup.pth"
+
+
+class BuildWithLookupHook(build_py):
+    """Also places the ``.pth`` hook at the root of the wheel, i.e. directly in site-packages."""
+
+    def run(self):
+        super().run()
+        self.copy_file(LOOKUP_HOOK, os.path.join(self.build_lib, LOOKUP_HOOK), preserve_mode=0)
+
+
+setup(
+    name="nnunet_ext",
+    version="0.1.0",
+    description="Attention modules and segmentation-assisted diagnosis for nnU-Net v2, as a plugin",
+    long_description=open("README.md", encoding="utf-8").read() if os.path.exists("README.md") else "",
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["nnunet_ext", "nnunet_ext.*"]),
+    install_requires=[
+        "nnunetv2>=2.8.1,<2.9",
+        "dynamic-network-architectures>=0.4.4,<0.5",
+        "torch>=2.1",
+        "SimpleITK>=2.2",
+        "batchgenerators>=0.25",
+        "numpy>=1.24",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+    cmdclass={"build_py": BuildWithLookupHook},
+    entry_points={"console_scripts": ["nnunet_ext_demo=nnunet_ext.demo:main"]},
+)
