@@ -14,8 +14,15 @@ Per junction, all built from the plans' ``conv_op`` (and the norm, non-linearity
     attn = divergence_attention(M_i, M_{i-1})               eq. (4)  see divergence_attention.py for the reading
     F_i = ConvNormNonlin(resize(image))                     side branch: the network input at this path's size
     M_ref = attn * F_i                                      eq. (5)
-    output = Conv1x1(ConvNormNonlin(O_i + O_{i-1}' + M_ref))  "fused with O_{i-1} and O_i by adding and convolutions",
-                                                            then the 1x1 prediction layer of the intermediate output
+    output = O_i + Conv1x1(ConvNormNonlin(O_i + O_{i-1}' + M_ref))
+                                                            "fused with O_{i-1} and O_i by adding and convolutions";
+                                                            the 1x1 layer predicts the intermediate output
+
+The fused map is *added* to the upper path's prediction ``O_i`` (the residual reading of "fused by adding"): each
+junction refines nnU-Net's own prediction of its path instead of replacing it, so the loss reaches nnU-Net's decoder
+directly. Without that residual, the chain of narrow, instance-normalised fusion blocks sat between the loss and the
+decoder, and our short CPU trainings collapsed to predicting background only (organ Dice 0.00 where plain nnU-Net
+reached 0.55 at the same budget).
 """
 
 from typing import Sequence, Type
@@ -75,4 +82,4 @@ class DivAttentionJunction(nn.Module):
         if image.shape[2:] != upper_logits.shape[2:]:
             image = F.interpolate(image, size=upper_logits.shape[2:], mode="area")
         refined = attention * self.input_features(image)
-        return self.prediction(self.fusion(upper_logits + aligned_lower + refined))
+        return upper_logits + self.prediction(self.fusion(upper_logits + aligned_lower + refined))

@@ -45,7 +45,7 @@ def test_gradients_reach_every_parameter_and_every_input(dim):
         assert tensor.grad.abs().sum() > 0
 
 
-def test_side_branch_sees_the_image_only_through_the_attention():
+def test_output_is_the_upper_prediction_refined_by_attention_weighted_image_features():
     """Eq. (5): the image enters as attn * F_i, so it changes the output, and the attention is the divergence map."""
     torch.manual_seed(0)
     junction = make_junction(3, 2).eval()
@@ -62,11 +62,13 @@ def test_side_branch_sees_the_image_only_through_the_attention():
 
     junction.input_features.register_forward_hook(record("side branch"))
     junction.fusion.register_forward_hook(record("fusion"))
-    junction(upper, lower, image)
+    output = junction(upper, lower, image)
     aligned = junction.align_lower(lower)
     side_features = recorded["side branch"][1]
     expected_fusion_input = upper + aligned + junction.attention_map(upper, aligned) * side_features
     assert torch.allclose(recorded["fusion"][0], expected_fusion_input, atol=1e-6)
+    # the fused map refines the upper path's own prediction (residual "adding")
+    assert torch.allclose(output, upper + junction.prediction(recorded["fusion"][1]), atol=1e-6)
 
 
 def test_attention_map_peaks_where_the_logits_of_the_two_paths_disagree():

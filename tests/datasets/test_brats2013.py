@@ -5,7 +5,6 @@ tests that need them skip when it is absent. Error handling is tested with fake 
 """
 
 import json
-import os
 import pathlib
 
 import numpy as np
@@ -15,28 +14,16 @@ import SimpleITK as sitk
 from nnunet_ext.datasets.brats2013 import (CHANNEL_FILES, LABEL_FILE, convert_brats2013_sample,
                                            default_brats_sample_dir, main)
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TARGET_SPACING_MM = 3.0
 SOURCE_SPACING_MM = 1.0
 VOXEL_VOLUME_RATIO = (TARGET_SPACING_MM / SOURCE_SPACING_MM) ** 3
 COUNT_TOLERANCE = 0.2
 
 
-def brats_sample_dir() -> pathlib.Path:
-    """$NNUNET_EXT_SHARED_DATA/brats2013_sample if the variable is set, else ../shared/data/brats2013_sample."""
-    shared_data = os.environ.get("NNUNET_EXT_SHARED_DATA")
-    if shared_data:
-        return pathlib.Path(shared_data) / "brats2013_sample"
-    return REPO_ROOT / ".." / "shared" / "data" / "brats2013_sample"
-
-
 @pytest.fixture(scope="module")
-def source_dir() -> pathlib.Path:
-    source = brats_sample_dir()
-    if not source.is_dir():
-        pytest.skip(f"../shared/data/brats2013_sample not found: looked at {source.resolve()} "
-                    f"(set NNUNET_EXT_SHARED_DATA to the folder holding brats2013_sample)")
-    return source
+def source_dir(brats_source) -> pathlib.Path:
+    """The real sample (``brats_source`` in tests/conftest.py skips with the reason where it is absent)."""
+    return brats_source
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """nnU-Net's own trainer lookup finds every trainer we ship, in fresh interpreters, with no configuration."""
 
+import json
 import os
 import subprocess
 import sys
@@ -29,7 +30,6 @@ def run_lookup(environment, names=SHIPPED_TRAINERS):
     completed = subprocess.run([sys.executable, "-c", LOOKUP_SCRIPT, *names], env=environment,
                                capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    import json
     result_line = [line for line in completed.stdout.splitlines() if line.startswith("RESULT")][-1]
     return json.loads(result_line[len("RESULT"):]), completed.stderr
 
