@@ -36,5 +36,9 @@ setup(
     ],
     extras_require={"test": ["pytest>=7"]},
     cmdclass={"build_py": BuildWithLookupHook},
-    entry_points={"console_scripts": ["nnunet_ext_demo=nnunet_ext.demo:main"]},
+    entry_points={"console_scripts": [
+        "nnunet_ext_demo=nnunet_ext.demo:main",
+        "nnunet_ext_predict=nnunet_ext.predict:main",
+        "nnunet_ext_presence=nnunet_ext.evaluation.presence_probabilities:main",
+    ]},
 )

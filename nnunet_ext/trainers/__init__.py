@@ -3,8 +3,13 @@ through ``nnunet_ext/trainer_lookup`` (see ``nnunet_ext.lookup_hook``)."""
 
 from nnunet_ext.trainers.div_attention_trainer import DivAttentionTrainer
 from nnunet_ext.trainers.div_attention_wbce_dice_trainer import DivAttentionWBCEDiceTrainer
-from nnunet_ext.trainers.short_variants import (DivAttentionTrainer_Short, DivAttentionWBCEDiceTrainer_Short,
-                                                PlainUNetTrainer_Short)
+from nnunet_ext.trainers.dual_loss_trainers import DivAttentionDualLossTrainer, DualLossTrainer
+from nnunet_ext.trainers.lnet_trainer import LNetTrainer, LNetTrainer_4s, LNetTrainer_16s, LNetTrainer_32s
+from nnunet_ext.trainers.short_variants import (DivAttentionDualLossTrainer_Short, DivAttentionTrainer_Short,
+                                                DivAttentionWBCEDiceTrainer_Short, DualLossTrainer_Short,
+                                                LNetTrainer_Short, PlainUNetTrainer_Short)
 
-__all__ = ["DivAttentionTrainer", "DivAttentionWBCEDiceTrainer", "DivAttentionTrainer_Short",
-           "DivAttentionWBCEDiceTrainer_Short", "PlainUNetTrainer_Short"]
+__all__ = ["DivAttentionTrainer", "DivAttentionWBCEDiceTrainer", "DivAttentionDualLossTrainer", "DualLossTrainer",
+           "LNetTrainer", "LNetTrainer_4s", "LNetTrainer_16s", "LNetTrainer_32s",
+           "DivAttentionTrainer_Short", "DivAttentionWBCEDiceTrainer_Short", "DivAttentionDualLossTrainer_Short",
+           "DualLossTrainer_Short", "LNetTrainer_Short", "PlainUNetTrainer_Short"]

@@ -5,10 +5,9 @@ The loss supervises the final and every intermediate output through nnU-Net's ow
 defaults follow its text (more penalty on negatives, so ``gamma < 1``; both terms weighted equally).
 """
 
-from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
-
 from nnunet_ext.errors import UnsupportedConfigurationError
 from nnunet_ext.losses.weighted_bce_dice import WeightedBCEDiceLoss
+from nnunet_ext.trainers.deep_supervision_loss import with_nnunet_deep_supervision
 from nnunet_ext.trainers.div_attention_trainer import DivAttentionTrainer
 
 
@@ -26,9 +25,4 @@ class DivAttentionWBCEDiceTrainer(DivAttentionTrainer):
         segmentation_loss = WeightedBCEDiceLoss(self.gamma, self.alpha, self.beta,
                                                 regions=self.label_manager.has_regions,
                                                 batch_dice=self.configuration_manager.batch_dice, ddp=self.is_ddp)
-        # nnU-Net's default loss comes wrapped with nnU-Net's deep-supervision weights; keep the wrapper, swap the loss
-        loss = super()._build_loss()
-        if isinstance(loss, DeepSupervisionWrapper):
-            loss.loss = segmentation_loss
-            return loss
-        return segmentation_loss
+        return with_nnunet_deep_supervision(super()._build_loss(), segmentation_loss)

@@ -1,0 +1,50 @@
+"""``LNetTrainer``: L-Net-Ns on nnU-Net's planned encoder, trained with L-Net's dual loss.
+
+The cut ``N`` is the class attribute ``output_stride`` (default 8, the paper's best, L-Net-8s); the variants
+``LNetTrainer_4s``, ``_16s`` and ``_32s`` set it. A cut that the plans' strides cannot give (for example 32 when the
+plans' total stride is 16) stops with an error listing the cuts they support, before training.
+"""
+
+from torch import nn
+
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
+
+from nnunet_ext.architectures.lnet import build_lnet, lnet_deep_supervision_scales
+from nnunet_ext.trainers.checkpoint_origin import CheckpointOriginCheck
+from nnunet_ext.trainers.dual_loss import DualLoss
+from nnunet_ext.trainers.lesion_presence_validation import LesionPresenceValidation
+
+
+class LNetArchitecture:
+    """Mixin: the L-Net network and its deep-supervision scales (the two go together)."""
+
+    output_stride = 8
+
+    @classmethod
+    def build_network_architecture(cls, plans_manager: PlansManager, configuration_manager: ConfigurationManager,
+                                   num_input_channels: int, num_output_channels: int,
+                                   enable_deep_supervision: bool = True) -> nn.Module:
+        return build_lnet(plans_manager, configuration_manager, num_input_channels, num_output_channels,
+                          enable_deep_supervision, output_stride=cls.output_stride)
+
+    def _get_deep_supervision_scales(self):
+        if not self.enable_deep_supervision:
+            return None
+        return lnet_deep_supervision_scales(self.configuration_manager.pool_op_kernel_sizes, self.output_stride)
+
+
+class LNetTrainer(LesionPresenceValidation, DualLoss, LNetArchitecture, CheckpointOriginCheck, nnUNetTrainer):
+    """L-Net-8s with the dual loss."""
+
+
+class LNetTrainer_4s(LNetTrainer):
+    output_stride = 4
+
+
+class LNetTrainer_16s(LNetTrainer):
+    output_stride = 16
+
+
+class LNetTrainer_32s(LNetTrainer):
+    output_stride = 32

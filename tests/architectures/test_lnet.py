@@ -1,0 +1,96 @@
+"""L-Net on nnU-Net's planned encoders: every cut in 2D and 3D, interpolation upsampling, deep supervision."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch.nn.modules.conv import _ConvTransposeNd
+
+from batchgeneratorsv2.transforms.utils.deep_supervision_downsampling import DownsampleSegForDSTransform
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+from nnunet_ext.architectures.lnet import build_lnet, supported_output_strides
+from nnunet_ext.errors import UnsupportedConfigurationError
+from nnunet_ext.trainers import LNetTrainer, LNetTrainer_4s
+from nnunet_ext.trainers.lnet_trainer import LNetArchitecture
+
+PLANS_AND_CONFIGURATIONS = [("nnUNetPlans", "2d"), ("nnUNetPlans", "3d_fullres"), ("nnUNetResEncUNetMPlans", "3d_fullres")]
+
+
+def managers(planned_synthetic, plans_name, configuration):
+    plans_file, dataset_json = planned_synthetic[plans_name]
+    plans_manager = PlansManager(json.loads(plans_file.read_text()))
+    return plans_manager, plans_manager.get_configuration(configuration), plans_manager.get_label_manager(dataset_json)
+
+
+@pytest.mark.parametrize("plans_name, configuration", PLANS_AND_CONFIGURATIONS)
+def test_every_supported_cut_fits_nnunets_targets(planned_synthetic, plans_name, configuration):
+    plans_manager, configuration_manager, label_manager = managers(planned_synthetic, plans_name, configuration)
+    cuts = supported_output_strides(configuration_manager.pool_op_kernel_sizes)
+    assert len(cuts) == len(configuration_manager.pool_op_kernel_sizes) and cuts[0] == 1
+    patch = configuration_manager.patch_size
+    image = torch.randn(2, 1, *patch)
+    segmentation = torch.randint(0, 3, (1, *patch)).to(torch.int16)
+    for cut in cuts:
+        network = build_lnet(plans_manager, configuration_manager, 1, 3, True, output_stride=cut)
+        state = SimpleNamespace(enable_deep_supervision=True, configuration_manager=configuration_manager,
+                                output_stride=cut, label_manager=label_manager, is_ddp=False,
+                                _do_i_compile=lambda: False)
+        scales = LNetArchitecture._get_deep_supervision_scales(state)
+        state._get_deep_supervision_scales = lambda: scales
+        targets = DownsampleSegForDSTransform(ds_scales=scales)(segmentation=segmentation)["segmentation"]
+        outputs = network(image)
+        assert outputs[0].shape == (2, 3, *patch), cut  # full resolution
+        assert [tuple(o.shape[2:]) for o in outputs] == [tuple(t.shape[1:]) for t in targets], cut
+        assert max(p // s for p, s in zip(patch, outputs[1].shape[2:])) == cut  # logits at 1/N, then up by N
+        loss = nnUNetTrainer._build_loss(state)  # nnU-Net's Dice+CE with its deep-supervision weights
+        value = loss(outputs, [t[None].expand(2, *t.shape) for t in targets])
+        assert torch.isfinite(value), cut
+
+
+def test_shorter_paths_have_fewer_stages_and_parameters(planned_synthetic):
+    plans_manager, configuration_manager, _ = managers(planned_synthetic, "nnUNetPlans", "3d_fullres")
+    cuts = supported_output_strides(configuration_manager.pool_op_kernel_sizes)
+    networks = [build_lnet(plans_manager, configuration_manager, 1, 3, True, output_stride=c) for c in cuts]
+    stages = [len(n.decoder.stages) for n in networks]
+    parameters = [sum(p.numel() for p in n.decoder.parameters()) for n in networks]
+    assert stages == list(range(len(cuts) - 1, -1, -1))  # the bottleneck cut has no expansive stage
+    assert parameters == sorted(parameters, reverse=True)
+
+
+@pytest.mark.parametrize("configuration", ["2d", "3d_fullres"])
+def test_upsampling_is_a_1x1_conv_and_parameter_free_interpolation(planned_synthetic, configuration):
+    plans_manager, configuration_manager, _ = managers(planned_synthetic, "nnUNetPlans", configuration)
+    decoder = build_lnet(plans_manager, configuration_manager, 1, 3, True, output_stride=1).decoder
+    assert not any(isinstance(module, _ConvTransposeNd) for module in decoder.modules())
+    assert all(set(p.kernel_size) == {1} for p in decoder.upsample_projections)
+    owned = sum(p.numel() for m in (decoder.upsample_projections, decoder.stages, decoder.seg_layers)
+                for p in m.parameters())
+    assert owned == sum(p.numel() for p in decoder.parameters())  # nothing else (no learnable upsampling)
+
+
+def test_state_dict_loads_across_the_deep_supervision_flag(planned_synthetic):
+    plans_manager, configuration_manager, _ = managers(planned_synthetic, "nnUNetPlans", "2d")
+    training = LNetTrainer_4s.build_network_architecture(plans_manager, configuration_manager, 1, 3, True).eval()
+    prediction = LNetTrainer_4s.build_network_architecture(plans_manager, configuration_manager, 1, 3, False).eval()
+    prediction.load_state_dict(training.state_dict())
+    image = torch.randn(1, 1, *configuration_manager.patch_size)
+    with torch.no_grad():
+        assert torch.allclose(prediction(image), training(image)[0], atol=1e-5)
+    assert prediction.decoder.output_stride == 4 and training.decoder.output_stride == 4
+
+
+def test_default_lnet_trainer_is_lnet_8s_when_the_plans_allow_it(planned_synthetic):
+    plans_manager, configuration_manager, _ = managers(planned_synthetic, "nnUNetPlans", "3d_fullres")
+    network = LNetTrainer.build_network_architecture(plans_manager, configuration_manager, 1, 3, False)
+    assert network.decoder.output_stride == LNetTrainer.output_stride == 8
+
+
+@pytest.mark.parametrize("cut, message", [(64, "total stride is only"), (3, "no stage of these plans")])
+def test_a_cut_the_plans_cannot_give_is_refused_listing_the_supported_ones(planned_synthetic, cut, message):
+    plans_manager, configuration_manager, _ = managers(planned_synthetic, "nnUNetPlans", "2d")
+    supported = supported_output_strides(configuration_manager.pool_op_kernel_sizes)
+    with pytest.raises(UnsupportedConfigurationError, match=f"{message}.*{supported}".replace("[", r"\[")):
+        build_lnet(plans_manager, configuration_manager, 1, 3, True, output_stride=cut)
