@@ -36,16 +36,15 @@ stay outside the repository.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import pathlib
-import re
-import shutil
-import tempfile
 
 import numpy as np
 import SimpleITK as sitk
+
+from nnunet_ext.datasets.raw_dataset_folder import (check_output_folder, command_line_parser, run_command_line,
+                                                    staged_dataset_folder, validate_dataset_id_and_name,
+                                                    write_dataset_json)
 
 SHARED_DATA_ENV_VAR = "NNUNET_EXT_SHARED_DATA"
 SAMPLE_FOLDER_NAME = "brats2013_sample"
@@ -216,25 +215,10 @@ def remap_labels(labels: sitk.Image) -> sitk.Image:
     return remapped
 
 
-def _check_output_folder(raw_root: pathlib.Path, folder_name: str, dataset_id: int, overwrite: bool) -> None:
-    """Refuse to replace an existing dataset unless ``overwrite``; always refuse a different name with the same id."""
-    target = raw_root / folder_name
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"dataset folder {target} already exists; pass overwrite=True (--overwrite) to "
-                              f"replace it or delete it yourself")
-    same_id = [p for p in raw_root.glob(f"Dataset{dataset_id:03d}_*") if p.name != folder_name]
-    if same_id:
-        raise FileExistsError(f"{same_id[0]} already uses dataset id {dataset_id}; nnU-Net needs unique ids, "
-                              f"choose another id or remove that folder")
-
-
 def _validate_arguments(dataset_id: int, name: str, target_spacing_mm: float, margin_mm: float, test_cases: int,
                         num_cases: int) -> None:
     """Raise ValueError for arguments that cannot give a valid nnU-Net dataset."""
-    if not 1 <= dataset_id <= 999:
-        raise ValueError(f"dataset_id must be in 1..999 (nnU-Net uses three digits), got {dataset_id}")
-    if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
-        raise ValueError(f"name must contain only letters, digits, '_' and '-', got {name!r}")
+    validate_dataset_id_and_name(dataset_id, name)
     if target_spacing_mm <= 0 or margin_mm < 0:
         raise ValueError(f"need target_spacing_mm > 0 and margin_mm >= 0, got {target_spacing_mm}, {margin_mm}")
     if not 0 <= test_cases < num_cases:
@@ -294,11 +278,10 @@ def convert_brats2013_sample(source_dir, raw_root, dataset_id: int = 502, name: 
     raw_root = pathlib.Path(raw_root)
     raw_root.mkdir(parents=True, exist_ok=True)
     folder_name = f"Dataset{dataset_id:03d}_{name}"
-    _check_output_folder(raw_root, folder_name, dataset_id, overwrite)
+    check_output_folder(raw_root, folder_name, dataset_id, overwrite)
 
     num_training = len(case_folders) - test_cases
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder_name}.", dir=raw_root))
-    try:
+    with staged_dataset_folder(raw_root, folder_name) as staging:
         for subset in ("Tr", "Ts"):
             (staging / f"images{subset}").mkdir()
             (staging / f"labels{subset}").mkdir()
@@ -308,22 +291,13 @@ def convert_brats2013_sample(source_dir, raw_root, dataset_id: int = 502, name: 
             subset = "Tr" if position < num_training else "Ts"
             _write_case(case_folder.name, channels, remap_labels(labels), staging, subset)
         dataset_json = _dataset_json(name, num_training, test_cases, target_spacing_mm, margin_mm)
-        (staging / "dataset.json").write_text(json.dumps(dataset_json, indent=2) + "\n")
-        target = raw_root / folder_name
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        write_dataset_json(staging, dataset_json)
     return raw_root / folder_name
 
 
 def main(argv: list | None = None) -> None:
     """Command line entry point; prints the created dataset folder, or exits with status 2 and the error."""
-    parser = argparse.ArgumentParser(description="Convert the BraTS 2013 sample to a region-based nnU-Net v2 raw "
-                                                 "dataset.")
-    parser.add_argument("--raw", required=True, help="nnU-Net raw folder (nnUNet_raw) to write into")
+    parser = command_line_parser("Convert the BraTS 2013 sample to a region-based nnU-Net v2 raw dataset.")
     parser.add_argument("--source", default=None,
                         help=f"folder holding the case folders (default: ${SHARED_DATA_ENV_VAR}/{SAMPLE_FOLDER_NAME} "
                              f"or ../shared/data/{SAMPLE_FOLDER_NAME} from the current directory)")
@@ -335,13 +309,9 @@ def main(argv: list | None = None) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
     args = parser.parse_args(argv)
     source = pathlib.Path(args.source) if args.source else default_brats_sample_dir()
-    try:
-        folder = convert_brats2013_sample(source, args.raw, dataset_id=args.id, name=args.name,
-                                          target_spacing_mm=args.spacing, margin_mm=args.margin,
-                                          test_cases=args.test_cases, overwrite=args.overwrite)
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        parser.error(str(error))
-    print(folder)
+    run_command_line(parser, convert_brats2013_sample, source, args.raw, dataset_id=args.id, name=args.name,
+                     target_spacing_mm=args.spacing, margin_mm=args.margin, test_cases=args.test_cases,
+                     overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

@@ -30,17 +30,16 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
-import json
 import pathlib
-import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
+
+from nnunet_ext.datasets.raw_dataset_folder import (check_output_folder, command_line_parser, run_command_line,
+                                                    staged_dataset_folder, validate_dataset_id_and_name,
+                                                    write_dataset_json)
 
 AIR_HU = -1000.0
 FAT_HU = -100.0
@@ -263,35 +262,13 @@ def _write_volume(array: np.ndarray, spacing_zyx: tuple, path: pathlib.Path) -> 
 def _validate_arguments(dataset_id: int, name: str, num_training: int, num_test: int, shape: tuple,
                         spacing: tuple) -> None:
     """Raise ValueError for arguments that cannot give a valid nnU-Net dataset."""
-    if not 1 <= dataset_id <= 999:
-        raise ValueError(f"dataset_id must be in 1..999 (nnU-Net uses three digits), got {dataset_id}")
-    if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
-        raise ValueError(f"name must contain only letters, digits, '_' and '-', got {name!r}")
+    validate_dataset_id_and_name(dataset_id, name)
     if num_training < 1 or num_test < 0:
         raise ValueError(f"need num_training >= 1 and num_test >= 0, got {num_training} and {num_test}")
     if len(shape) != 3 or any(int(n) < m for n, m in zip(shape, MIN_SHAPE)):
         raise ValueError(f"shape must be (Z, Y, X) of at least {MIN_SHAPE} voxels, got {shape}")
     if len(spacing) != 3 or any(float(s) <= 0 for s in spacing):
         raise ValueError(f"spacing must be three positive (z, y, x) values in mm, got {spacing}")
-
-
-def _check_output_folder(raw_root: pathlib.Path, folder_name: str, dataset_id: int, overwrite: bool) -> None:
-    """Refuse to replace an existing dataset unless ``overwrite``; always refuse a different name with the same id."""
-    target = raw_root / folder_name
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"dataset folder {target} already exists; pass overwrite=True (--overwrite) to "
-                              f"replace it or delete it yourself")
-    same_id = [p for p in raw_root.glob(f"Dataset{dataset_id:03d}_*") if p.name != folder_name]
-    if same_id:
-        raise FileExistsError(f"{same_id[0]} already uses dataset id {dataset_id}; nnU-Net needs unique ids, "
-                              f"choose another id or remove that folder")
-
-
-def _publish_folder(staging: pathlib.Path, target: pathlib.Path) -> None:
-    """Move the fully written ``staging`` folder to ``target``, replacing an existing ``target``."""
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
 
 
 def _dataset_json(name: str, num_training: int, num_test: int, shape: tuple, spacing: tuple, seed: int) -> dict:
@@ -340,10 +317,9 @@ def generate_synthetic_dataset(raw_root, dataset_id: int = 501, name: str = "Syn
     raw_root = pathlib.Path(raw_root)
     raw_root.mkdir(parents=True, exist_ok=True)
     folder_name = f"Dataset{dataset_id:03d}_{name}"
-    _check_output_folder(raw_root, folder_name, dataset_id, overwrite)
+    check_output_folder(raw_root, folder_name, dataset_id, overwrite)
 
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder_name}.", dir=raw_root))
-    try:
+    with staged_dataset_folder(raw_root, folder_name) as staging:
         for subset, first_index, count in (("Tr", 0, num_training), ("Ts", num_training, num_test)):
             (staging / f"images{subset}").mkdir()
             (staging / f"labels{subset}").mkdir()
@@ -354,19 +330,13 @@ def generate_synthetic_dataset(raw_root, dataset_id: int = 501, name: str = "Syn
                 _write_volume(image, spacing, staging / f"images{subset}" / f"{case_id}_0000.nii.gz")
                 _write_volume(labels, spacing, staging / f"labels{subset}" / f"{case_id}.nii.gz")
         dataset_json = _dataset_json(name, num_training, num_test, shape, spacing, seed)
-        (staging / "dataset.json").write_text(json.dumps(dataset_json, indent=2) + "\n")
-        _publish_folder(staging, raw_root / folder_name)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        write_dataset_json(staging, dataset_json)
     return raw_root / folder_name
 
 
 def main(argv: list | None = None) -> None:
     """Command line entry point; prints the created dataset folder, or exits with status 2 and the error."""
-    parser = argparse.ArgumentParser(description="Generate a synthetic organ/lesion CT dataset in nnU-Net v2 "
-                                                 "raw format.")
-    parser.add_argument("--raw", required=True, help="nnU-Net raw folder (nnUNet_raw) to write into")
+    parser = command_line_parser("Generate a synthetic organ/lesion CT dataset in nnU-Net v2 raw format.")
     parser.add_argument("--id", type=int, default=501, help="dataset id (default 501)")
     parser.add_argument("--name", default="SyntheticLesions", help="dataset name (default SyntheticLesions)")
     parser.add_argument("--num-training", type=int, default=16)
@@ -377,14 +347,9 @@ def main(argv: list | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
     args = parser.parse_args(argv)
-    try:
-        folder = generate_synthetic_dataset(args.raw, dataset_id=args.id, name=args.name,
-                                            num_training=args.num_training, num_test=args.num_test,
-                                            shape=tuple(args.shape), spacing=tuple(args.spacing), seed=args.seed,
-                                            overwrite=args.overwrite)
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        parser.error(str(error))
-    print(folder)
+    run_command_line(parser, generate_synthetic_dataset, args.raw, dataset_id=args.id, name=args.name,
+                     num_training=args.num_training, num_test=args.num_test, shape=tuple(args.shape),
+                     spacing=tuple(args.spacing), seed=args.seed, overwrite=args.overwrite)
 
 
 if __name__ == "__main__":
