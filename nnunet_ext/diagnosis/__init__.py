@@ -1,0 +1,1 @@
+"""Segmentation-assisted diagnosis: image-level labels per case (issue 4)."""
