@@ -21,9 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
-
 from nnunet_ext.architectures.div_attention_junction import DivAttentionJunction
+from nnunet_ext.architectures.planned_encoder import build_planned_network, encoder_block_kwargs, stage_sizes
 from nnunet_ext.errors import IncompatibleCheckpointError, UnsupportedConfigurationError
 
 
@@ -64,10 +63,7 @@ class DivAttentionUNet(nn.Module):
         self.decoder = unet.decoder
         encoder = self.encoder
         fusion_channels = default_fusion_channels(num_classes) if fusion_channels is None else fusion_channels
-        block_kwargs = dict(conv_bias=encoder.conv_bias, norm_op=encoder.norm_op,
-                            norm_op_kwargs=encoder.norm_op_kwargs, dropout_op=encoder.dropout_op,
-                            dropout_op_kwargs=encoder.dropout_op_kwargs, nonlin=encoder.nonlin,
-                            nonlin_kwargs=encoder.nonlin_kwargs)
+        block_kwargs = encoder_block_kwargs(encoder)
         num_paths = len(self.decoder.stages)
         # Path s (0 = lowest) is reached by the decoder's transposed conv of stride strides[-(s + 1)] and has the
         # resolution of encoder stage -(s + 2), whose kernel size the junction's convolutions use.
@@ -92,11 +88,7 @@ class DivAttentionUNet(nn.Module):
 
     def path_sizes(self, input_size: Sequence[int]) -> List[List[int]]:
         """Spatial size of every decoder path for an input of ``input_size``, lowest path first."""
-        sizes = []
-        for stride in self.encoder.strides[:-1]:
-            input_size = [i // s for i, s in zip(input_size, stride)]
-            sizes.append(input_size)
-        return sizes[::-1]
+        return stage_sizes(input_size, self.encoder.strides)[:-1][::-1]
 
     def compute_conv_feature_map_size(self, input_size: Sequence[int]) -> np.int64:
         """Number of feature-map elements, as nnU-Net's planners use it to estimate memory (cf. PlainConvUNet)."""
@@ -150,11 +142,8 @@ def build_div_attention_unet(plans_manager, configuration_manager, num_input_cha
     Same arguments as ``nnUNetTrainer.build_network_architecture`` (nnU-Net 2.8). Raises
     :class:`UnsupportedConfigurationError` for plans whose network has no U-Net decoder paths to join.
     """
-    unet = get_network_from_plans(
-        configuration_manager.network_arch_class_name,
-        configuration_manager.network_arch_init_kwargs,
-        configuration_manager.network_arch_init_kwargs_req_import,
-        num_input_channels, num_output_channels, allow_init=True, deep_supervision=enable_deep_supervision)
+    unet = build_planned_network(configuration_manager, num_input_channels, num_output_channels,
+                                 enable_deep_supervision)
     where = f"the configuration with data identifier '{configuration_manager.data_identifier}'"
     decoder = getattr(unet, "decoder", None)
     encoder = getattr(unet, "encoder", None)

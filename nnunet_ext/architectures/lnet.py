@@ -27,8 +27,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from dynamic_network_architectures.building_blocks.simple_conv_blocks import StackedConvBlocks
-from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
+from nnunet_ext.architectures.planned_encoder import build_planned_network, encoder_block_kwargs, stage_sizes
 from nnunet_ext.errors import UnsupportedConfigurationError
 
 LINEAR_MODE_BY_TENSOR_RANK = {3: "linear", 4: "bilinear", 5: "trilinear"}
@@ -92,10 +92,7 @@ class LNetDecoder(nn.Module):
         if isinstance(n_conv_per_stage, int):
             n_conv_per_stage = [n_conv_per_stage] * (num_encoder_stages - 1)
         conv_op = encoder.conv_op
-        block_kwargs = dict(conv_bias=encoder.conv_bias, norm_op=encoder.norm_op,
-                            norm_op_kwargs=encoder.norm_op_kwargs, dropout_op=encoder.dropout_op,
-                            dropout_op_kwargs=encoder.dropout_op_kwargs, nonlin=encoder.nonlin,
-                            nonlin_kwargs=encoder.nonlin_kwargs)
+        block_kwargs = encoder_block_kwargs(encoder)
         projections, stages = [], []
         # expansive stages from the bottleneck up to the cut; stage s merges into encoder stage `skip`
         for skip in range(num_encoder_stages - 2, self.cut - 1, -1):
@@ -147,7 +144,7 @@ class LNet(nn.Module):
         return self.decoder(self.encoder(x), x.shape[2:])
 
     def compute_conv_feature_map_size(self, input_size: Sequence[int]) -> np.int64:
-        skip_sizes = [[i // s for i, s in zip(input_size, stride)] for stride in total_strides(self.encoder.strides)]
+        skip_sizes = stage_sizes(input_size, self.encoder.strides)
         total = self.encoder.compute_conv_feature_map_size(input_size)
         total += self.decoder.compute_conv_feature_map_size(skip_sizes, self.encoder.output_channels)
         return total + np.prod([self.decoder.seg_layers[0].out_channels, *input_size], dtype=np.int64)
@@ -156,10 +153,8 @@ class LNet(nn.Module):
 def build_lnet(plans_manager, configuration_manager, num_input_channels: int, num_output_channels: int,
                enable_deep_supervision: bool = True, output_stride: int = 8) -> LNet:
     """L-Net-``output_stride``s from nnU-Net's plans (same arguments as ``build_network_architecture``)."""
-    planned = get_network_from_plans(
-        configuration_manager.network_arch_class_name, configuration_manager.network_arch_init_kwargs,
-        configuration_manager.network_arch_init_kwargs_req_import, num_input_channels, num_output_channels,
-        allow_init=True, deep_supervision=enable_deep_supervision)
+    planned = build_planned_network(configuration_manager, num_input_channels, num_output_channels,
+                                    enable_deep_supervision)
     encoder = getattr(planned, "encoder", None)
     if encoder is None or not all(hasattr(encoder, a) for a in ("output_channels", "strides", "conv_op")):
         raise UnsupportedConfigurationError(
