@@ -33,6 +33,8 @@ setup(
         "SimpleITK>=2.2",
         "batchgenerators>=0.25",
         "numpy>=1.24",
+        "scikit-learn>=1.2",
+        "matplotlib>=3.6",
     ],
     extras_require={"test": ["pytest>=7"]},
     cmdclass={"build_py": BuildWithLookupHook},
@@ -40,5 +42,7 @@ setup(
         "nnunet_ext_demo=nnunet_ext.demo:main",
         "nnunet_ext_predict=nnunet_ext.predict:main",
         "nnunet_ext_presence=nnunet_ext.evaluation.presence_probabilities:main",
+        "nnunet_ext_brats_slices=nnunet_ext.datasets.brats2013_slices:main",
+        "nnunet_ext_diagnosis_init=nnunet_ext.diagnosis.pretrained_weights:main",
     ]},
 )

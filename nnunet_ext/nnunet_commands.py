@@ -31,6 +31,7 @@ def nnunet_environment(work_dir: PathLike, processes: int = 2, augmentation_work
         "nnUNet_def_n_proc": str(processes),
         "nnUNet_n_proc_DA": str(augmentation_workers),
         "PYTHONUNBUFFERED": "1",
+        "OMP_WAIT_POLICY": "PASSIVE",  # idle torch threads sleep: several processes share few cores
     })
     environment.pop("nnUNet_compile", None)  # compiling on a CPU costs more than it saves (40 s per prediction)
     for key, variable in (("epochs", "NNUNET_EXT_EPOCHS"), ("iterations", "NNUNET_EXT_ITERATIONS"),

@@ -1,13 +1,24 @@
-"""``nnunet_ext_predict``: nnU-Net's ``nnUNetv2_predict`` (same arguments, ``--save_probabilities`` always on), then
-the per-case presence probabilities of every class as ``<-o>/presence_probabilities.csv`` (see
-``nnunet_ext.evaluation.presence_probabilities``)."""
+"""``nnunet_ext_predict``: nnU-Net's ``nnUNetv2_predict`` (same arguments, parsed by nnU-Net's own parser,
+``--save_probabilities`` always on), then
+
+* the per-case presence probabilities of every class as ``<-o>/presence_probabilities.csv`` (see
+  ``nnunet_ext.evaluation.presence_probabilities``);
+* for a model trained by a diagnosis trainer, one diagnosis per case as ``<-o>/diagnosis_predictions.csv``
+  (probability per class, predicted class and its name; see ``nnunet_ext.diagnosis.predictor``).
+
+nnU-Net's entry point builds its ``nnUNetPredictor`` itself; for the duration of the call (in this process only) it
+builds our ``DiagnosisPredictor`` instead, which predicts the segmentations exactly as nnU-Net's does."""
 
 import argparse
 import sys
+from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from nnunetv2.inference.predict_from_raw_data import predict_entry_point
+from unittest import mock
 
+from nnunetv2.inference import predict_from_raw_data
+
+from nnunet_ext.diagnosis.predictor import DIAGNOSIS_CSV_NAME, DiagnosisPredictor
 from nnunet_ext.evaluation.presence_probabilities import write_presence_probabilities_csv
 
 SAVE_PROBABILITIES_FLAG = "--save_probabilities"
@@ -29,8 +40,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     nnunet_argv, output_folder = nnunet_predict_arguments(argv)
     sys.argv = [sys.argv[0], *nnunet_argv]  # predict_entry_point parses sys.argv
-    predict_entry_point()
+    with mock.patch.object(predict_from_raw_data, "nnUNetPredictor", DiagnosisPredictor):
+        predict_from_raw_data.predict_entry_point()
     print(f"Presence probabilities per case: {write_presence_probabilities_csv(output_folder)}")
+    diagnosis_csv = Path(output_folder) / DIAGNOSIS_CSV_NAME
+    if diagnosis_csv.is_file():
+        print(f"Diagnosis per case: {diagnosis_csv}")
 
 
 if __name__ == "__main__":

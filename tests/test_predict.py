@@ -38,7 +38,8 @@ def test_missing_output_folder_is_left_for_nnunet_to_report():
 def test_main_runs_nnunet_on_the_prepared_arguments_then_writes_the_csv(monkeypatch, capsys):
     seen = {}
     monkeypatch.setattr(sys, "argv", ["nnunet_ext_predict"])
-    monkeypatch.setattr(predict, "predict_entry_point", lambda: seen.setdefault("argv", list(sys.argv)))
+    monkeypatch.setattr(predict.predict_from_raw_data, "predict_entry_point",
+                        lambda: seen.setdefault("argv", list(sys.argv)))
     monkeypatch.setattr(predict, "write_presence_probabilities_csv",
                         lambda folder: seen.setdefault("csv_folder", folder) + "/presence_probabilities.csv")
     predict.main(BASE)

@@ -12,6 +12,9 @@ Every case is a box of voxels (z, y, x) in Hounsfield-like units (int16) with:
 - a light Gaussian blur (partial-volume edges), a smooth low-frequency additive bias (up to about +-15 HU) and
   Gaussian noise (10-20 HU standard deviation).
 
+Beside ``dataset.json`` the dataset gets ``diagnosis_labels.json`` (see ``nnunet_ext.diagnosis.labels``): the
+image-level label of every case, "lesion" or "no lesion", for the diagnosis trainers.
+
 Body and organ sizes vary per case. Everything is deterministic: case ``i`` is drawn from
 ``numpy.random.default_rng([seed, i])``, so a case does not depend on how many other cases are generated.
 
@@ -37,6 +40,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from nnunet_ext.diagnosis.labels import write_diagnosis_labels
 from nnunet_ext.datasets.raw_dataset_folder import (check_output_folder, command_line_parser, run_command_line,
                                                     staged_dataset_folder, validate_dataset_id_and_name,
                                                     write_dataset_json)
@@ -53,6 +57,7 @@ BLUR_SIGMA_MM = 0.6
 HU_CLIP_RANGE = (-1024, 3071)
 
 LABELS = {"background": 0, "organ": 1, "lesion": 2}
+DIAGNOSIS_CLASSES = ["no lesion", "lesion"]  # image-level label of every case, in diagnosis_labels.json
 LESION_FREE_EVERY = 4
 MAX_LESIONS = 3
 MIN_SHAPE = (8, 16, 16)
@@ -319,18 +324,22 @@ def generate_synthetic_dataset(raw_root, dataset_id: int = 501, name: str = "Syn
     folder_name = f"Dataset{dataset_id:03d}_{name}"
     check_output_folder(raw_root, folder_name, dataset_id, overwrite)
 
+    lesion_present = {}
     with staged_dataset_folder(raw_root, folder_name) as staging:
         for subset, first_index, count in (("Tr", 0, num_training), ("Ts", num_training, num_test)):
             (staging / f"images{subset}").mkdir()
             (staging / f"labels{subset}").mkdir()
             for case_index in range(first_index, first_index + count):
                 rng = np.random.default_rng([seed, case_index])
-                image, labels = synthesize_case(rng, shape, spacing, _num_lesions_for_case(case_index, rng))
+                num_lesions = _num_lesions_for_case(case_index, rng)
+                image, labels = synthesize_case(rng, shape, spacing, num_lesions)
                 case_id = f"{CASE_PREFIX}_{case_index:03d}"
+                lesion_present[case_id] = int(num_lesions > 0)
                 _write_volume(image, spacing, staging / f"images{subset}" / f"{case_id}_0000.nii.gz")
                 _write_volume(labels, spacing, staging / f"labels{subset}" / f"{case_id}.nii.gz")
         dataset_json = _dataset_json(name, num_training, num_test, shape, spacing, seed)
         write_dataset_json(staging, dataset_json)
+        write_diagnosis_labels(staging, DIAGNOSIS_CLASSES, lesion_present)
     return raw_root / folder_name
 
 

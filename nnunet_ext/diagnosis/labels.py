@@ -125,6 +125,16 @@ def load_diagnosis_labels(path: Union[str, Path], training_case_ids: Iterable[st
     return DiagnosisLabels(classes=classes, ordinal=ordinal, labels=labels, source=path)
 
 
+def write_diagnosis_labels(dataset_folder: Union[str, Path], classes: Sequence[str], labels: Dict[str, int],
+                           ordinal: bool = False) -> Path:
+    """Write ``diagnosis_labels.json`` (class names, ordinal flag, case id -> class index) into ``dataset_folder``
+    (a raw dataset being generated: this writes the file the user then owns)."""
+    path = Path(dataset_folder) / LABELS_FILE_NAME
+    content = {"classes": list(classes), "ordinal": bool(ordinal), "labels": dict(sorted(labels.items()))}
+    path.write_text(json.dumps(content, indent=2) + "\n")
+    return path
+
+
 def copy_diagnosis_labels(source: Union[str, Path], destination_folder: Union[str, Path]) -> Path:
     """Copy the labels file into ``destination_folder`` (the preprocessed dataset or a model folder).
 

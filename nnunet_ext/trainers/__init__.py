@@ -9,7 +9,31 @@ from nnunet_ext.trainers.short_variants import (DivAttentionDualLossTrainer_Shor
                                                 DivAttentionWBCEDiceTrainer_Short, DualLossTrainer_Short,
                                                 LNetTrainer_Short, PlainUNetTrainer_Short)
 
+from nnunet_ext.trainers.diagnosis.diagnosis_trainers import (
+    BaseCatDiagnosisTrainer, BaseCatDiagnosisTrainer_FrozenSegmentation, BaseMultiDiagnosisTrainer,
+    BaseMultiDiagnosisTrainer_PretrainedSegmentation, BaseROIDiagnosisTrainer, BaseROIDiagnosisTrainer_FrozenSegmentation,
+    ImageOnlyDiagnosisTrainer, ImageOnlyDiagnosisTrainer_FrozenSegmentation, SeATransDiagnosisTrainer,
+    SeATransDiagnosisTrainer_FrozenSegmentation, SiANCWMaxPoolDiagnosisTrainer,
+    SiANCWMaxPoolDiagnosisTrainer_FrozenSegmentation, SiANDiagnosisTrainer, SiANDiagnosisTrainer_FrozenSegmentation)
+from nnunet_ext.trainers.diagnosis.short_variants import (
+    BaseCatDiagnosisTrainer_FrozenSegmentation_Short, BaseMultiDiagnosisTrainer_PretrainedSegmentation_Short,
+    BaseMultiDiagnosisTrainer_Short, BaseROIDiagnosisTrainer_FrozenSegmentation_Short,
+    ImageOnlyDiagnosisTrainer_FrozenSegmentation_Short, SeATransDiagnosisTrainer_FrozenSegmentation_Short,
+    SiANDiagnosisTrainer_FrozenSegmentation_Short, SiANDiagnosisTrainer_Short)
+
+DIAGNOSIS_TRAINERS = [
+    "ImageOnlyDiagnosisTrainer", "BaseMultiDiagnosisTrainer", "BaseCatDiagnosisTrainer", "BaseROIDiagnosisTrainer",
+    "SiANDiagnosisTrainer", "SiANCWMaxPoolDiagnosisTrainer", "SeATransDiagnosisTrainer",
+    "ImageOnlyDiagnosisTrainer_FrozenSegmentation", "BaseCatDiagnosisTrainer_FrozenSegmentation",
+    "BaseROIDiagnosisTrainer_FrozenSegmentation", "SiANDiagnosisTrainer_FrozenSegmentation",
+    "SiANCWMaxPoolDiagnosisTrainer_FrozenSegmentation", "SeATransDiagnosisTrainer_FrozenSegmentation",
+    "BaseMultiDiagnosisTrainer_PretrainedSegmentation",
+    "SiANDiagnosisTrainer_Short", "BaseMultiDiagnosisTrainer_Short", "ImageOnlyDiagnosisTrainer_FrozenSegmentation_Short",
+    "BaseMultiDiagnosisTrainer_PretrainedSegmentation_Short", "BaseCatDiagnosisTrainer_FrozenSegmentation_Short",
+    "BaseROIDiagnosisTrainer_FrozenSegmentation_Short", "SiANDiagnosisTrainer_FrozenSegmentation_Short",
+    "SeATransDiagnosisTrainer_FrozenSegmentation_Short"]
+
 __all__ = ["DivAttentionTrainer", "DivAttentionWBCEDiceTrainer", "DivAttentionDualLossTrainer", "DualLossTrainer",
            "LNetTrainer", "LNetTrainer_4s", "LNetTrainer_16s", "LNetTrainer_32s",
            "DivAttentionTrainer_Short", "DivAttentionWBCEDiceTrainer_Short", "DivAttentionDualLossTrainer_Short",
-           "DualLossTrainer_Short", "LNetTrainer_Short", "PlainUNetTrainer_Short"]
+           "DualLossTrainer_Short", "LNetTrainer_Short", "PlainUNetTrainer_Short", *DIAGNOSIS_TRAINERS]

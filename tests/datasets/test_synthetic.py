@@ -128,6 +128,16 @@ def test_every_fourth_case_has_no_lesion_and_the_others_do(dataset_folder):
     assert lesion_free == ["synth_003", "synth_007"]
 
 
+def test_diagnosis_labels_say_whether_a_lesion_is_present(dataset_folder):
+    from nnunet_ext.diagnosis.labels import load_diagnosis_labels
+    training = case_ids(dataset_folder, "Tr")
+    labels = load_diagnosis_labels(dataset_folder / "diagnosis_labels.json", training,
+                                   case_ids(dataset_folder, "Ts"))
+    assert labels.classes == ["no lesion", "lesion"]
+    for subset, case_id in all_cases(dataset_folder):
+        assert labels.labels[case_id] == int((read_pair(dataset_folder, subset, case_id)[1] == 2).any())
+
+
 def test_some_lesions_are_small(dataset_folder):
     """The smallest lesion is below the volume of a 5 mm radius sphere."""
     voxel_volume = float(np.prod(SPACING_ZYX))

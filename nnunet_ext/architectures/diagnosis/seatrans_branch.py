@@ -1,0 +1,266 @@
+"""SeATrans's diagnosis branch (sec. 2, Fig. 1): a diagnosis CNN whose feature maps are vitalised, at chosen
+stages, by SeA-blocks (eq. 1 and 2) that attend to the segmentation network's features, with the asymmetric
+multi-scale interaction of sec. 2.1.
+
+At diagnosis stage ``i`` (feature ``f_d^i [B, F_i, *S_i]``):
+
+- coarse interaction: a SeA-block between ``f_d^i`` and the same-scale segmentation feature ``f_m^i``;
+- fine-grained interaction: the lower-resolution segmentation features ``[f_m^j]_{j=i+1}^{N}`` are rearranged by
+  pixel/voxel shuffle to ``S_i`` (:func:`voxel_shuffle`), concatenated, and meet ``f_d^i`` in a second SeA-block;
+- the coarse and fine-grained results are fused by a 1x1 convolution back to ``F_i`` channels and added to
+  ``f_d^i`` as a residual; the encoder's next stages continue from there.
+
+Readings and adaptations (see also :mod:`sea_block`):
+
+- the segmentation features are the segmentation encoder's stage outputs (the branch interface hands over the
+  skips), which have the same scales as the diagnosis encoder's stages;
+- at the deepest stage no lower-resolution segmentation feature exists, so only the coarse interaction runs there;
+- a lower-resolution feature whose channels are not divisible by its shuffle block ``prod(r)`` (per-axis ``r``, as
+  nnU-Net strides can be anisotropic) is first mapped by a 1x1 convolution to the next multiple of ``prod(r)``;
+- features become tokens by a 1x1 convolution to ``embed_dim`` and flattening (one token per voxel, "patches" of
+  size one, so the token grid is the feature grid);
+- the positional encodings ``E_m, E_d, E_md`` are learnable, one set per SeA-block, sized from the plans' patch size;
+  another input size gets them interpolated (linear).
+
+Token grid and memory: stage ``i`` of a ``patch_size`` input has ``S_i = patch_size / prod(strides[:i+1])`` voxels
+and would give ``N = prod(S_i)`` tokens, and each attention stores ``B * num_heads * N^2`` floats (three attentions
+per SeA-block, up to two SeA-blocks per stage). A 3D plan with a 128^3 patch has 8^3 = 512 tokens at its
+second-to-last stage but 64^3 = 262144 at its first (``N^2`` ~ 7e10 floats per head and sample). So whenever
+``N > max_tokens`` the stage's maps are average-pooled (adaptive pooling matching ``conv_op``) to a coarser token
+grid, the longest axis halved first (:func:`pooled_token_grid`), and the SeA-block output is upsampled back
+(linear interpolation). With ``max_tokens = 256``, ``B = 2``, ``num_heads = 4`` one attention costs at most
+``2 * 4 * 256^2`` = 0.5 M floats (2 MiB in float32).
+"""
+
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from dynamic_network_architectures.building_blocks.helper import convert_conv_op_to_dim, get_matching_pool_op
+
+from nnunet_ext.architectures.diagnosis.diagnosis_branch import DiagnosisBranch, PooledClassifier
+from nnunet_ext.architectures.diagnosis.diagnosis_encoder import build_diagnosis_encoder
+from nnunet_ext.architectures.diagnosis.sea_block import SeABlock
+from nnunet_ext.architectures.diagnosis.voxel_shuffle import voxel_shuffle
+from nnunet_ext.architectures.planned_encoder import stage_sizes
+
+LINEAR_INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+def pooled_token_grid(size: Sequence[int], max_tokens: int) -> List[int]:
+    """The token grid for a feature map of spatial ``size``: ``size`` itself if ``prod(size) <= max_tokens``, else
+    ``size`` with its longest axis halved (rounding up) again and again until ``prod <= max_tokens``."""
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be positive, got {max_tokens}")
+    grid = [int(s) for s in size]
+    while int(np.prod(grid)) > max_tokens:
+        longest = int(np.argmax(grid))
+        grid[longest] = (grid[longest] + 1) // 2
+    return grid
+
+
+def match_spatial_size(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """``[B, C, *S']`` -> ``[B, C, *size]``: crop the far end of each axis, or zero-pad it. A shuffled feature map
+    is larger than its target only when the input size is not divisible by the strides (strided convolutions round
+    up); its voxels stay aligned with the target's at the origin."""
+    x = x[(slice(None), slice(None), *[slice(0, s) for s in size])]
+    padding = []
+    for current, target in zip(reversed(x.shape[2:]), reversed(list(size))):
+        padding += [0, target - current]
+    return F.pad(x, padding) if any(padding) else x
+
+
+class InteractionAttention(NamedTuple):
+    """What one SeA-block attended to: its token grid (``N = prod(token_grid)``, tokens in row-major order) and the
+    weights ``{"encoder", "decoder", "self"}``, each ``[B, num_heads, N, N]`` (see :class:`SeABlock`)."""
+    token_grid: Tuple[int, ...]
+    weights: Dict[str, torch.Tensor]
+
+
+class SeAInteraction(nn.Module):
+    """One SeA-block between two feature maps of the same scale:
+    ``diagnosis [B, F_d, *S]``, ``segmentation [B, F_m, *S]`` -> vitalised diagnosis embedding ``[B, D, *S]``.
+
+    Both maps are average-pooled to :func:`pooled_token_grid` ``(S, max_tokens)`` if needed, projected to ``D``
+    tokens by 1x1 convolutions (pooling first is equivalent, both being linear, and cheaper), flattened, passed
+    through the :class:`SeABlock` with positional encodings, reshaped and upsampled back to ``S``.
+    """
+
+    def __init__(self, conv_op, diagnosis_channels: int, segmentation_channels: int, embed_dim: int,
+                 num_heads: int, mlp_ratio: float, planned_size: Sequence[int], max_tokens: int):
+        super().__init__()
+        self.max_tokens = max_tokens
+        self.pool_op = get_matching_pool_op(conv_op, adaptive=True, pool_type="avg")
+        self.diagnosis_projection = conv_op(diagnosis_channels, embed_dim, kernel_size=1)
+        self.segmentation_projection = conv_op(segmentation_channels, embed_dim, kernel_size=1)
+        self.sea_block = SeABlock(embed_dim, num_heads, mlp_ratio)
+        grid = pooled_token_grid(planned_size, max_tokens)
+        self.segmentation_position = nn.Parameter(torch.zeros(1, embed_dim, *grid))
+        self.diagnosis_position = nn.Parameter(torch.zeros(1, embed_dim, *grid))
+        self.embedding_position = nn.Parameter(torch.zeros(1, embed_dim, *grid))
+        for position in (self.segmentation_position, self.diagnosis_position, self.embedding_position):
+            nn.init.trunc_normal_(position, std=0.02)
+
+    def _to_grid(self, features: torch.Tensor, grid: List[int]) -> torch.Tensor:
+        return features if list(features.shape[2:]) == grid else self.pool_op(grid)(features)
+
+    @staticmethod
+    def _position_tokens(position: nn.Parameter, grid: List[int]) -> torch.Tensor:
+        """``[1, D, *G_planned]`` -> ``[1, N, D]`` on ``grid`` (interpolated if the grids differ)."""
+        if list(position.shape[2:]) != grid:
+            position = F.interpolate(position, size=grid, mode=LINEAR_INTERPOLATION[len(grid)], align_corners=False)
+        return position.flatten(2).transpose(1, 2)
+
+    def forward(self, diagnosis_features: torch.Tensor, segmentation_features: torch.Tensor,
+                return_attention: bool = False
+                ) -> Union[torch.Tensor, Tuple[torch.Tensor, InteractionAttention]]:
+        size = list(diagnosis_features.shape[2:])
+        if list(segmentation_features.shape[2:]) != size:
+            raise ValueError(f"segmentation features of size {list(segmentation_features.shape[2:])} cannot meet "
+                             f"diagnosis features of size {size}")
+        grid = pooled_token_grid(size, self.max_tokens)
+        diagnosis = self.diagnosis_projection(self._to_grid(diagnosis_features, grid))  # [B, D, *G]
+        segmentation = self.segmentation_projection(self._to_grid(segmentation_features, grid))
+        result = self.sea_block(
+            segmentation.flatten(2).transpose(1, 2), diagnosis.flatten(2).transpose(1, 2),
+            self._position_tokens(self.segmentation_position, grid),
+            self._position_tokens(self.diagnosis_position, grid),
+            self._position_tokens(self.embedding_position, grid), return_attention=return_attention)
+        tokens, weights = result if return_attention else (result, None)
+        vitalised = tokens.transpose(1, 2).reshape(diagnosis.shape)  # [B, D, *G]
+        if grid != size:
+            vitalised = F.interpolate(vitalised, size=size, mode=LINEAR_INTERPOLATION[len(size)],
+                                      align_corners=False)
+        if not return_attention:
+            return vitalised
+        return vitalised, InteractionAttention(tuple(grid), weights)
+
+
+class AsymmetricMultiScaleInteraction(nn.Module):
+    """Sec. 2.1 at diagnosis stage ``i``: ``f_d^i [B, F_i, *S_i]`` and the segmentation features (all stages,
+    highest resolution first) -> ``f_d^i + fuse([coarse, fine])`` ``[B, F_i, *S_i]``.
+
+    ``coarse`` is the SeA-block with ``f_m^i``; ``fine`` the SeA-block with the voxel-shuffled, concatenated
+    ``[f_m^j]_{j>i}`` (absent at the deepest stage); ``fuse`` a 1x1 convolution from the ``D``-channel results back
+    to ``F_i`` channels (the residual that continues through the encoder).
+    """
+
+    def __init__(self, conv_op, stage: int, diagnosis_channels: int, segmentation_channels: Sequence[int],
+                 strides: Sequence[Sequence[int]], planned_size: Sequence[int], embed_dim: int, num_heads: int,
+                 mlp_ratio: float, max_tokens: int):
+        super().__init__()
+        self.stage = stage
+        block_kwargs = dict(embed_dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio,
+                            planned_size=planned_size, max_tokens=max_tokens)
+        self.coarse = SeAInteraction(conv_op, diagnosis_channels, segmentation_channels[stage], **block_kwargs)
+
+        self.shuffle_factors: List[List[int]] = []
+        self.shuffle_channel_maps = nn.ModuleList()
+        fine_channels = 0
+        factors = [1] * len(strides[0])
+        for j in range(stage + 1, len(segmentation_channels)):
+            factors = [f * int(s) for f, s in zip(factors, strides[j])]
+            block = int(np.prod(factors))
+            channels = segmentation_channels[j]
+            shuffle_ready = -(-channels // block) * block  # the next multiple of the shuffle block
+            self.shuffle_factors.append(list(factors))
+            self.shuffle_channel_maps.append(
+                nn.Identity() if shuffle_ready == channels else conv_op(channels, shuffle_ready, kernel_size=1))
+            fine_channels += shuffle_ready // block
+        self.fine = (SeAInteraction(conv_op, diagnosis_channels, fine_channels, **block_kwargs)
+                     if fine_channels else None)
+        self.fuse = conv_op(embed_dim * (2 if self.fine is not None else 1), diagnosis_channels, kernel_size=1)
+
+    def smaller_scale_features(self, segmentation_features: Sequence[torch.Tensor],
+                               size: Sequence[int]) -> torch.Tensor:
+        """``[f_m^j]_{j>i}`` voxel-shuffled to ``size`` and concatenated: ``[B, sum_j F_j / prod(r_j), *size]``."""
+        shuffled = [match_spatial_size(voxel_shuffle(channel_map(features), factors), size)
+                    for features, factors, channel_map in zip(segmentation_features[self.stage + 1:],
+                                                               self.shuffle_factors, self.shuffle_channel_maps)]
+        return torch.cat(shuffled, dim=1)
+
+    def forward(self, diagnosis_features: torch.Tensor, segmentation_features: Sequence[torch.Tensor],
+                return_attention: bool = False
+                ) -> Union[torch.Tensor, Tuple[torch.Tensor, Dict[str, InteractionAttention]]]:
+        attention = {}
+        coarse = self.coarse(diagnosis_features, segmentation_features[self.stage], return_attention)
+        if return_attention:
+            coarse, attention["coarse"] = coarse
+        vitalised = [coarse]
+        if self.fine is not None:
+            smaller = self.smaller_scale_features(segmentation_features, diagnosis_features.shape[2:])
+            fine = self.fine(diagnosis_features, smaller, return_attention)
+            if return_attention:
+                fine, attention["fine"] = fine
+            vitalised.append(fine)
+        out = diagnosis_features + self.fuse(torch.cat(vitalised, dim=1))
+        return (out, attention) if return_attention else out
+
+
+class SeATransDiagnosisBranch(DiagnosisBranch):
+    """SeATrans: ``forward(image [B, C, *S], segmentation_features, segmentation_probabilities)`` -> logits
+    ``[B, num_outputs]`` (see the module docstring; ``segmentation_probabilities`` is not used).
+
+    The diagnosis encoder (:func:`build_diagnosis_encoder`, image only) runs stage by stage; after each stage in
+    ``interaction_stages`` an :class:`AsymmetricMultiScaleInteraction` adds segmentation information; a
+    :class:`PooledClassifier` on the last stage gives the logits. ``forward(..., return_attention=True)`` also returns
+    ``{"stage_<i>/coarse" | "stage_<i>/fine": InteractionAttention}``, what each SeA-block attended to.
+
+    :param segmentation_encoder: the planned segmentation encoder (``output_channels``, ``strides``, ``conv_op``).
+    :param input_channels: image channels.
+    :param patch_size: the plans' patch size (2 or 3 ints); sizes the positional encodings.
+    :param num_outputs: logits per case (see ``num_diagnosis_outputs``).
+    :param interaction_stages: diagnosis-encoder stage indices (negative ones count from the end) that interact
+        with the segmentation features; defaults to the last two stages (the paper uses two).
+    :param embed_dim: token dimension ``D``; :param num_heads: attention heads; :param mlp_ratio: MLP width / ``D``.
+    :param max_tokens: bound on the tokens of each SeA-block (see the module docstring for the memory it implies).
+    :param features_per_stage: diagnosis encoder channels; defaults to the segmentation encoder's.
+    """
+
+    def __init__(self, segmentation_encoder: nn.Module, input_channels: int, patch_size: Sequence[int],
+                 num_outputs: int, interaction_stages: Optional[Sequence[int]] = None, embed_dim: int = 64,
+                 num_heads: int = 4, max_tokens: int = 256, features_per_stage: Optional[Sequence[int]] = None,
+                 mlp_ratio: float = 4.0):
+        super().__init__()
+        conv_op = segmentation_encoder.conv_op
+        if len(patch_size) != convert_conv_op_to_dim(conv_op):
+            raise ValueError(f"patch size {list(patch_size)} does not fit {conv_op.__name__}")
+        self.encoder = build_diagnosis_encoder(segmentation_encoder, input_channels, features_per_stage)
+        num_stages = len(self.encoder.stages)
+        if interaction_stages is None:
+            interaction_stages = (num_stages - 2, num_stages - 1)
+        stages = sorted({int(s) % num_stages for s in interaction_stages
+                         if -num_stages <= int(s) < num_stages})
+        if not stages or len(stages) != len(interaction_stages):
+            raise ValueError(f"interaction stages {list(interaction_stages)} must be distinct indices of the "
+                             f"{num_stages} encoder stages")
+        self.interaction_stages = stages
+        self.num_segmentation_stages = len(segmentation_encoder.output_channels)
+        planned_sizes = stage_sizes(patch_size, self.encoder.strides)
+        self.interactions = nn.ModuleDict({
+            str(stage): AsymmetricMultiScaleInteraction(
+                conv_op, stage, self.encoder.output_channels[stage], segmentation_encoder.output_channels,
+                segmentation_encoder.strides, planned_sizes[stage], embed_dim, num_heads, mlp_ratio, max_tokens)
+            for stage in stages})
+        self.classifier = PooledClassifier(self.encoder.output_channels[-1], num_outputs)
+
+    def forward(self, image: torch.Tensor, segmentation_features: list,
+                segmentation_probabilities: Optional[torch.Tensor] = None, return_attention: bool = False
+                ) -> Union[torch.Tensor, Tuple[torch.Tensor, Dict[str, InteractionAttention]]]:
+        if len(segmentation_features) != self.num_segmentation_stages:
+            raise ValueError(f"expected {self.num_segmentation_stages} segmentation feature maps (one per encoder "
+                             f"stage), got {len(segmentation_features)}")
+        attention = {}
+        x = image
+        for index, stage in enumerate(self.encoder.stages):
+            x = stage(x)
+            if index in self.interaction_stages:
+                x = self.interactions[str(index)](x, segmentation_features, return_attention)
+                if return_attention:
+                    x, stage_attention = x
+                    attention.update({f"stage_{index}/{path}": maps for path, maps in stage_attention.items()})
+        logits = self.classifier(x)
+        return (logits, attention) if return_attention else logits

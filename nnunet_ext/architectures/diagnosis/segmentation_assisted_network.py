@@ -1,0 +1,81 @@
+"""A segmentation U-Net planned by nnU-Net with a diagnosis branch fed by its segmentation.
+
+``forward(x [B, C, *S])`` returns exactly what the planned U-Net returns (the segmentation logits ``[B, K, *S]``, or
+the deep-supervision list), because nnU-Net's trainer and predictor call ``network(x)``. While a
+:class:`~nnunet_ext.architectures.diagnosis.diagnosis_tap.DiagnosisTap` is attached (``network.diagnosis_tap``), the
+diagnosis branch also runs and leaves its logits ``[B, num_outputs]`` in the tap.
+
+The segmentation part keeps the planned network's module names (``encoder.*``, ``decoder.*``), so the weights of a
+segmentation model trained with the same plans fill it by name; the diagnosis branch lives under ``diagnosis.*``.
+With ``segmentation_frozen`` the segmentation part runs without gradients (the papers' setting: a trained
+segmentation model, frozen); otherwise both parts train together.
+"""
+
+from contextlib import nullcontext
+from typing import List, Optional, Union
+
+import torch
+from torch import nn
+
+from nnunet_ext.architectures.diagnosis.diagnosis_tap import DiagnosisTap
+from nnunet_ext.errors import IncompatibleCheckpointError
+
+
+def segmentation_probabilities(logits: torch.Tensor, softmax: bool) -> torch.Tensor:
+    """``[B, K, *S]`` logits -> probabilities: softmax over classes, or per-region sigmoid."""
+    return torch.softmax(logits, 1) if softmax else torch.sigmoid(logits)
+
+
+class SegmentationAssistedDiagnosisNetwork(nn.Module):
+    """:param unet: nnU-Net's planned network (``PlainConvUNet``, ``ResidualEncoderUNet``: an ``encoder`` returning
+        its stage outputs and a ``decoder`` turning them into segmentation logits).
+    :param diagnosis: a diagnosis branch (see ``diagnosis_branch.py`` for what it receives).
+    :param softmax: whether the segmentation logits are read by softmax (label maps) or sigmoid (regions).
+    """
+
+    def __init__(self, unet: nn.Module, diagnosis: nn.Module, softmax: bool):
+        super().__init__()
+        self.encoder = unet.encoder
+        self.decoder = unet.decoder
+        self.diagnosis = diagnosis
+        self.softmax = softmax
+        self.segmentation_frozen = False
+        self.diagnosis_tap: Optional[DiagnosisTap] = None
+
+    def freeze_segmentation(self) -> None:
+        """Stop training the segmentation part (its parameters get ``requires_grad = False``)."""
+        self.segmentation_frozen = True
+        for parameter in [*self.encoder.parameters(), *self.decoder.parameters()]:
+            parameter.requires_grad_(False)
+
+    def segmentation_state_dict_keys(self) -> List[str]:
+        return [k for k in self.state_dict() if not k.startswith("diagnosis.")]
+
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
+        with torch.no_grad() if self.segmentation_frozen else nullcontext():
+            features = self.encoder(x)
+            segmentation = self.decoder(features)
+        if self.diagnosis_tap is not None:
+            full_resolution = segmentation[0] if isinstance(segmentation, (list, tuple)) else segmentation
+            probabilities = segmentation_probabilities(full_resolution, self.softmax)
+            self.diagnosis_tap.record(self.diagnosis(x, features, probabilities))
+        return segmentation
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """``nn.Module.load_state_dict`` with an error that says what the weights are instead."""
+        if strict:
+            expected = self.state_dict()
+            missing = [k for k in expected if k not in state_dict]
+            unexpected = [k for k in state_dict if k not in expected]
+            wrong = [k for k in expected if k in state_dict and tuple(state_dict[k].shape) != tuple(expected[k].shape)]
+            if missing and not any(k.startswith("diagnosis.") for k in state_dict) and not unexpected:
+                raise IncompatibleCheckpointError(
+                    "These weights have no diagnosis branch: they are a segmentation model's. Predict with the "
+                    "trainer that wrote them (checkpoint['trainer_name']), or train a diagnosis trainer on them.")
+            if missing or unexpected or wrong:
+                raise IncompatibleCheckpointError(
+                    f"These weights do not fit this segmentation-assisted diagnosis network: {len(missing)} missing "
+                    f"(first {missing[:3]}), {len(unexpected)} unexpected (first {unexpected[:3]}), {len(wrong)} of "
+                    f"another shape (first {wrong[:3]}). They come from another diagnosis method, other plans or "
+                    f"another number of channels or classes; use the trainer, plans and dataset that wrote them.")
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)

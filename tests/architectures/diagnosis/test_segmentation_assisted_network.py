@@ -1,0 +1,116 @@
+"""Every diagnosis method on nnU-Net's real plans (2D and 3D, default and ResEnc): the network returns plain
+segmentation logits, adds diagnosis logits to an attached tap, trains both parts (or only the branch when frozen),
+keeps nnU-Net's parameter names for the segmentation part, and rejects weights that are not its own."""
+
+import json
+
+import pytest
+import torch
+
+from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+from nnunet_ext.architectures.diagnosis.build import build_segmentation_assisted_diagnosis_network
+from nnunet_ext.architectures.diagnosis.diagnosis_methods import DIAGNOSIS_METHODS
+from nnunet_ext.architectures.diagnosis.diagnosis_tap import DiagnosisTap, attach_diagnosis_tap
+from nnunet_ext.diagnosis.labels import DiagnosisLabels
+from nnunet_ext.diagnosis.plans_entry import add_diagnosis_settings
+from nnunet_ext.errors import IncompatibleCheckpointError
+
+NUM_SEGMENTATION_CLASSES = 3  # background, organ, lesion
+
+
+def managers(planned_synthetic, plans_name, configuration, classes=("no", "yes")):
+    plans_file, _ = planned_synthetic[plans_name]
+    plans = json.loads(plans_file.read_text())
+    labels = DiagnosisLabels(classes=list(classes), ordinal=False, labels={}, source=plans_file)
+    plans_manager = PlansManager(add_diagnosis_settings(plans, labels, segmentation_softmax=True))
+    return plans_manager, plans_manager.get_configuration(configuration)
+
+
+def build(planned_synthetic, method, plans_name="nnUNetPlans", configuration="2d", deep_supervision=True,
+          classes=("no", "yes")):
+    torch.manual_seed(0)
+    plans_manager, configuration_manager = managers(planned_synthetic, plans_name, configuration, classes)
+    network = build_segmentation_assisted_diagnosis_network(method, plans_manager, configuration_manager, 1,
+                                                            NUM_SEGMENTATION_CLASSES, deep_supervision)
+    return network, configuration_manager
+
+
+CASES = [(method, "nnUNetPlans", "2d") for method in sorted(DIAGNOSIS_METHODS)] + [
+    ("base_multi", "nnUNetResEncUNetMPlans", "2d"), ("sian", "nnUNetPlans", "3d_fullres"),
+    ("seatrans", "nnUNetPlans", "3d_fullres"), ("base_roi", "nnUNetResEncUNetMPlans", "3d_fullres")]
+
+
+@pytest.mark.parametrize("method, plans_name, configuration", CASES)
+def test_segmentation_output_unchanged_and_diagnosis_in_the_tap(planned_synthetic, method, plans_name,
+                                                                configuration):
+    network, configuration_manager = build(planned_synthetic, method, plans_name, configuration,
+                                           deep_supervision=False)
+    patch = configuration_manager.patch_size
+    image = torch.randn(2 if configuration == "2d" else 1, 1, *patch)
+    network.eval()
+    with torch.no_grad():
+        without_tap = network(image)
+        tap = DiagnosisTap()
+        assert attach_diagnosis_tap(network, tap)
+        with_tap = network(image)
+    assert without_tap.shape == (image.shape[0], NUM_SEGMENTATION_CLASSES, *patch)
+    assert torch.equal(without_tap, with_tap)  # the predictor's network(x) is the segmentation, tap or not
+    assert len(tap.logits) == 1 and tap.latest().shape == (image.shape[0], 1)
+
+
+@pytest.mark.parametrize("method", sorted(DIAGNOSIS_METHODS))
+def test_joint_training_reaches_both_parts(planned_synthetic, method):
+    network, configuration_manager = build(planned_synthetic, method, classes=("a", "b", "c"))
+    tap = DiagnosisTap()
+    attach_diagnosis_tap(network, tap)
+    outputs = network(torch.randn(2, 1, *configuration_manager.patch_size))
+    assert isinstance(outputs, list)  # deep supervision as nnU-Net's network gives it
+    assert tap.latest().shape == (2, 3)
+    (outputs[0].mean() + tap.latest().logsumexp(1).mean()).backward()
+    assert all(p.grad is not None for p in network.diagnosis.parameters() if p.requires_grad), method
+    assert network.encoder.stages[0].parameters().__next__().grad is not None
+
+
+@pytest.mark.parametrize("method", ["base_cat", "sian", "seatrans"])
+def test_frozen_segmentation_trains_the_branch_only(planned_synthetic, method):
+    network, configuration_manager = build(planned_synthetic, method)
+    network.freeze_segmentation()
+    tap = DiagnosisTap()
+    attach_diagnosis_tap(network, tap)
+    outputs = network(torch.randn(2, 1, *configuration_manager.patch_size))
+    assert not outputs[0].requires_grad
+    tap.latest().sum().backward()
+    assert all(p.grad is None for p in [*network.encoder.parameters(), *network.decoder.parameters()])
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in network.diagnosis.parameters())
+
+
+def test_segmentation_part_keeps_nnunets_names(planned_synthetic):
+    """So weights of a segmentation model trained with the same plans fill it by name."""
+    network, configuration_manager = build(planned_synthetic, "sian")
+    planned = get_network_from_plans(configuration_manager.network_arch_class_name,
+                                     configuration_manager.network_arch_init_kwargs,
+                                     configuration_manager.network_arch_init_kwargs_req_import, 1,
+                                     NUM_SEGMENTATION_CLASSES, deep_supervision=True)
+    ours = {k: v.shape for k, v in network.state_dict().items() if not k.startswith("diagnosis.")}
+    assert ours == {k: v.shape for k, v in planned.state_dict().items()}
+
+
+def test_segmentation_weights_alone_are_refused_with_a_clear_error(planned_synthetic):
+    network, _ = build(planned_synthetic, "sian")
+    segmentation_only = {k: v for k, v in network.state_dict().items() if not k.startswith("diagnosis.")}
+    with pytest.raises(IncompatibleCheckpointError, match="no diagnosis branch"):
+        network.load_state_dict(segmentation_only)
+    other_method, _ = build(planned_synthetic, "base_cat")
+    with pytest.raises(IncompatibleCheckpointError, match="another diagnosis method"):
+        network.load_state_dict(other_method.state_dict())
+    network.load_state_dict(network.state_dict())
+
+
+def test_plans_without_diagnosis_classes_are_refused(planned_synthetic):
+    plans_file, _ = planned_synthetic["nnUNetPlans"]
+    plans_manager = PlansManager(json.loads(plans_file.read_text()))
+    with pytest.raises(IncompatibleCheckpointError, match="diagnosis trainer"):
+        build_segmentation_assisted_diagnosis_network("sian", plans_manager, plans_manager.get_configuration("2d"),
+                                                      1, NUM_SEGMENTATION_CLASSES)

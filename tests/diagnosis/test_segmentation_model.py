@@ -1,0 +1,100 @@
+"""A trained segmentation model as the frozen segmentation part: found, checked (channels, labels, plans,
+configuration, fold, architecture) with errors that name the file and the fix, loaded by name, frozen."""
+
+import copy
+import json
+
+import pytest
+import torch
+
+from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+from nnunet_ext.architectures.diagnosis.build import build_segmentation_assisted_diagnosis_network
+from nnunet_ext.architectures.planned_encoder import build_planned_network
+from nnunet_ext.diagnosis.labels import DiagnosisLabels
+from nnunet_ext.diagnosis.plans_entry import add_diagnosis_settings
+from nnunet_ext.diagnosis.segmentation_model import (SEGMENTATION_MODEL_VARIABLE, load_segmentation_model,
+                                                      segmentation_model_folder)
+from nnunet_ext.errors import IncompatibleCheckpointError
+
+CONFIGURATION = "2d"
+
+
+@pytest.fixture
+def setting(planned_synthetic, tmp_path):
+    """A segmentation model folder as nnUNetv2_train writes it (plans.json, dataset.json, fold_0 checkpoint of
+    nnU-Net's planned network), and a diagnosis network for the same plans."""
+    plans_file, dataset_json = planned_synthetic["nnUNetPlans"]
+    plans = json.loads(plans_file.read_text())
+    configuration_manager = PlansManager(plans).get_configuration(CONFIGURATION)
+    torch.manual_seed(1)
+    segmentation = build_planned_network(configuration_manager, 1, 3, deep_supervision=True)
+    folder = tmp_path / "nnUNetTrainer__nnUNetPlans__2d"
+    (folder / "fold_0").mkdir(parents=True)
+    (folder / "plans.json").write_text(json.dumps(plans))
+    (folder / "dataset.json").write_text(json.dumps(dataset_json))
+    torch.save({"network_weights": segmentation.state_dict(), "trainer_name": "nnUNetTrainer"},
+               folder / "fold_0" / "checkpoint_final.pth")
+    labels = DiagnosisLabels(classes=["no", "yes"], ordinal=False, labels={}, source=plans_file)
+    diagnosis_plans = add_diagnosis_settings(copy.deepcopy(plans), labels, segmentation_softmax=True)
+    diagnosis_manager = PlansManager(diagnosis_plans)
+    network = build_segmentation_assisted_diagnosis_network(
+        "sian", diagnosis_manager, diagnosis_manager.get_configuration(CONFIGURATION), 1, 3)
+    return {"folder": folder, "plans": diagnosis_plans, "dataset_json": dataset_json, "network": network,
+            "segmentation": segmentation, "environ": {SEGMENTATION_MODEL_VARIABLE: str(folder)}}
+
+
+def load(setting, fold=0, freeze=True):
+    return load_segmentation_model(setting["network"], setting["plans"], CONFIGURATION, setting["dataset_json"],
+                                   fold, "nnUNetTrainer", freeze, environ=setting["environ"])
+
+
+def test_weights_are_loaded_by_name_and_frozen(setting):
+    load(setting)
+    network, segmentation = setting["network"], setting["segmentation"]
+    for key, value in segmentation.state_dict().items():
+        assert torch.equal(network.state_dict()[key], value), key
+    assert network.segmentation_frozen
+    assert not any(p.requires_grad for p in network.encoder.parameters())
+    assert all(p.requires_grad for p in network.diagnosis.parameters())
+
+
+def test_default_folder_is_nnunets_results_folder_of_the_trainer():
+    environ = {"nnUNet_results": "/results"}
+    assert segmentation_model_folder("Dataset1_X", "nnUNetPlans", "2d", "nnUNetTrainer", environ) == \
+        "/results/Dataset1_X/nnUNetTrainer__nnUNetPlans__2d"
+
+
+def test_missing_model_or_fold(setting, tmp_path):
+    with pytest.raises(IncompatibleCheckpointError, match="fold_3.*Train that fold first"):
+        load(setting, fold=3)
+    setting["environ"] = {SEGMENTATION_MODEL_VARIABLE: str(tmp_path / "nowhere")}
+    with pytest.raises(IncompatibleCheckpointError, match="No segmentation model folder.*nnUNetv2_train"):
+        load(setting)
+
+
+def test_other_channels_or_labels_are_refused(setting):
+    their_dataset = dict(setting["dataset_json"], channel_names={"0": "CT", "1": "PET"})
+    (setting["folder"] / "dataset.json").write_text(json.dumps(their_dataset))
+    with pytest.raises(IncompatibleCheckpointError, match="takes 2 input channel"):
+        load(setting)
+    their_dataset = dict(setting["dataset_json"], labels={"background": 0, "tumour": 1})
+    (setting["folder"] / "dataset.json").write_text(json.dumps(their_dataset))
+    with pytest.raises(IncompatibleCheckpointError, match="labels"):
+        load(setting)
+
+
+def test_other_plans_are_refused(setting):
+    their_plans = copy.deepcopy(setting["plans"])
+    their_plans["configurations"][CONFIGURATION]["patch_size"] = [16, 16]
+    (setting["folder"] / "plans.json").write_text(json.dumps(their_plans))
+    with pytest.raises(IncompatibleCheckpointError, match="patch_size"):
+        load(setting)
+
+
+def test_another_architecture_is_refused(setting):
+    path = setting["folder"] / "fold_0" / "checkpoint_final.pth"
+    weights = dict(setting["segmentation"].state_dict(), **{"div_attention.0.weight": torch.zeros(1)})
+    torch.save({"network_weights": weights, "trainer_name": "DivAttentionTrainer"}, path)
+    with pytest.raises(IncompatibleCheckpointError, match="DivAttentionTrainer.*1 unexpected"):
+        load(setting)
