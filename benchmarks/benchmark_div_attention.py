@@ -137,7 +137,7 @@ def prepare_plans(work_dir: Path, brats_source: Path) -> list:
     """Generate/convert the datasets and let nnU-Net plan them (no preprocessing); returns benchmark cases."""
     from nnunet_ext.datasets.brats2013 import convert_brats2013_sample
     from nnunet_ext.datasets.synthetic import generate_synthetic_dataset
-    from nnunet_ext.nnunet_commands import nnunet_environment, plan_and_preprocess
+    from nnunet_ext.cli.nnunet_commands import nnunet_environment, plan_and_preprocess
 
     environment = nnunet_environment(work_dir)
     raw = Path(environment["nnUNet_raw"])

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnunet_ext.cli.nnunet_commands import nnunet_environment, plan_and_preprocess, results_folder, train
 from nnunet_ext.datasets.brats2013 import default_brats_sample_dir
 from nnunet_ext.datasets.brats2013_slices import convert_brats2013_slices
 from nnunet_ext.datasets.patient_splits import patient_of_case, write_patient_splits
@@ -45,7 +46,6 @@ from nnunet_ext.diagnosis.labels import LABELS_FILE_NAME
 from nnunet_ext.diagnosis.metrics import diagnosis_metrics
 from nnunet_ext.diagnosis.segmentation_model import SEGMENTATION_MODEL_VARIABLE
 from nnunet_ext.diagnosis.summary import SUMMARY_FILE_NAME
-from nnunet_ext.nnunet_commands import nnunet_environment, plan_and_preprocess, results_folder, train
 
 DATASET_ID = 503
 DATASET_NAME = "Dataset503_BraTS2013Slices"

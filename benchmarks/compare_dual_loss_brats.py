@@ -16,13 +16,13 @@ import json
 import sys
 from pathlib import Path
 
+from nnunet_ext.cli.nnunet_commands import (evaluate, nnunet_environment, plan_and_preprocess, run_nnunet_command,
+                                        train)
 from nnunet_ext.datasets.brats2013 import convert_brats2013_sample, default_brats_sample_dir
 from nnunet_ext.evaluation.lesion_presence import summarize_lesion_presence
-from nnunet_ext.nnunet_commands import (evaluate, nnunet_environment, plan_and_preprocess, run_nnunet_command,
-                                        train)
 
 DATASET_ID = 502
-TRAINERS = ("PlainUNetTrainer_Short", "DualLossTrainer_Short", "LNetTrainer_Short")
+TRAINERS = ("PlainUNetTrainer_Short", "UNetDualLossTrainer_Short", "LNetTrainer_Short")
 REGIONS = ("whole_tumor", "tumor_core", "enhancing_tumor")
 REGION_KEYS = {"whole_tumor": "(1, 2, 3)", "tumor_core": "(2, 3)", "enhancing_tumor": "3"}
 

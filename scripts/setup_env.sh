@@ -12,7 +12,9 @@ fi
 echo "[setup] installing torch 2.14.1, torchvision 0.29.1, nnU-Net 2.8.1 and nnunet_ext into .venv (first time: ~2 min)"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements/tested.txt \
     "torch==2.14.1" "torchvision==0.29.1" "nnunetv2==2.8.1" ".[test]" 2>&1 | sed '/^WARNING: Location/d'
-# pip skips a local package whose version is already installed: always put the current sources in place
+# pip skips a local package whose version is already installed: always put the current sources in place (and
+# build them afresh: setuptools' build/ folder would otherwise carry modules that were since moved or deleted)
+rm -rf build nnunet_ext.egg-info
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall . 2>&1 \
     | sed '/^WARNING: Location/d'
 .venv/bin/python -c "import torch, torchvision, nnunetv2, nnunet_ext.trainers; print('[setup] ready: torch', torch.__version__, '| torchvision', torchvision.__version__)"

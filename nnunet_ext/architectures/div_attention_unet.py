@@ -21,9 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from nnunet_ext.architectures.div_attention_junction import DivAttentionJunction
-from nnunet_ext.architectures.planned_encoder import build_planned_network, encoder_block_kwargs, stage_sizes
-from nnunet_ext.errors import IncompatibleCheckpointError, UnsupportedConfigurationError
+from nnunet_ext.architectures.building_blocks.div_attention_junction import DivAttentionJunction
+from nnunet_ext.architectures.building_blocks.encoder_settings import encoder_block_kwargs, stage_sizes
+from nnunet_ext.core.weights_check import check_weights_fit
+
+ADDED_MODULE = {"prefix": "div_attention.", "name": "Div-attention"}
 
 
 @contextmanager
@@ -106,57 +108,5 @@ class DivAttentionUNet(nn.Module):
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """``nn.Module.load_state_dict`` with an error that says which model the weights belong to."""
         if strict:
-            raise_if_incompatible(self.state_dict(), state_dict)
+            check_weights_fit(self.state_dict(), state_dict, "a Div-attention U-Net", added_module=ADDED_MODULE)
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
-
-
-def raise_if_incompatible(expected: dict, given: dict) -> None:
-    """Raise :class:`IncompatibleCheckpointError` explaining why ``given`` weights cannot fill ``expected``."""
-    missing = [k for k in expected if k not in given]
-    unexpected = [k for k in given if k not in expected]
-    wrong_shape = [k for k in expected if k in given and tuple(given[k].shape) != tuple(expected[k].shape)]
-    if not (missing or unexpected or wrong_shape):
-        return
-    if missing and all(k.startswith("div_attention.") for k in missing) and not unexpected and not wrong_shape:
-        reason = ("they have no Div-attention parameters: the checkpoint was trained by a trainer without "
-                  "Div-attention (for example nnUNetTrainer). Predict or continue with the trainer that wrote it "
-                  "(its name is stored as checkpoint['trainer_name']).")
-    elif wrong_shape:
-        key = wrong_shape[0]
-        reason = (f"parameter '{key}' has shape {tuple(given[key].shape)} in the checkpoint but "
-                  f"{tuple(expected[key].shape)} here: the model was trained with other plans, another "
-                  f"configuration, or another number of input channels or classes. Use the plans, configuration "
-                  f"and dataset the model was trained with.")
-    else:
-        reason = (f"{len(missing)} parameters are missing (first: {missing[:3]}) and {len(unexpected)} are "
-                  f"unexpected (first: {unexpected[:3]}): the checkpoint belongs to another architecture. Use the "
-                  f"trainer that wrote it (checkpoint['trainer_name']).")
-    raise IncompatibleCheckpointError(f"These weights do not fit a Div-attention U-Net: {reason}")
-
-
-def build_div_attention_unet(plans_manager, configuration_manager, num_input_channels: int,
-                             num_output_channels: int, enable_deep_supervision: bool = True,
-                             fusion_channels: Optional[int] = None) -> DivAttentionUNet:
-    """Build nnU-Net's planned network for ``configuration_manager`` and add the Div-attention junctions.
-
-    Same arguments as ``nnUNetTrainer.build_network_architecture`` (nnU-Net 2.8). Raises
-    :class:`UnsupportedConfigurationError` for plans whose network has no U-Net decoder paths to join.
-    """
-    unet = build_planned_network(configuration_manager, num_input_channels, num_output_channels,
-                                 enable_deep_supervision)
-    where = f"the configuration with data identifier '{configuration_manager.data_identifier}'"
-    decoder = getattr(unet, "decoder", None)
-    encoder = getattr(unet, "encoder", None)
-    needed = ("output_channels", "strides", "kernel_sizes", "conv_op")
-    if encoder is None or decoder is None or not hasattr(decoder, "deep_supervision") \
-            or not hasattr(decoder, "stages") or not all(hasattr(encoder, a) for a in needed):
-        raise UnsupportedConfigurationError(
-            f"Div-attention cannot be built for {where}: its network "
-            f"'{configuration_manager.network_arch_class_name}' is not a U-Net with an encoder and a decoder of "
-            f"per-resolution paths. Use plans whose network is PlainConvUNet or ResidualEncoderUNet (nnU-Net's "
-            f"default nnUNetPlans or the nnUNetResEncUNet*Plans).")
-    if len(decoder.stages) < 2:
-        raise UnsupportedConfigurationError(
-            f"Div-attention cannot be built for {where}: the network has a single decoder path, so there is no "
-            f"junction between adjacent paths. Use a configuration with a larger patch size (more pooling stages).")
-    return DivAttentionUNet(unet, num_input_channels, num_output_channels, fusion_channels)

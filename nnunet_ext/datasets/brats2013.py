@@ -27,7 +27,7 @@ Output (channel 0000 is FLAIR, 0001 is T1c; the last ``test_cases`` cases in sor
 
 Command line::
 
-    python -m nnunet_ext.datasets.brats2013 --raw /path/to/nnUNet_raw [--source DIR] [--id 502] [--spacing 3.0] \
+    nnunet_ext_brats2013 --raw /path/to/nnUNet_raw [--source DIR] [--id 502] [--spacing 3.0] \
         [--overwrite]
 
 The data licence is CC BY-NC-SA 3.0 (non-commercial, share alike), unlike the project's: converted datasets must
@@ -42,9 +42,8 @@ import pathlib
 import numpy as np
 import SimpleITK as sitk
 
-from nnunet_ext.datasets.raw_dataset_folder import (check_output_folder, command_line_parser, run_command_line,
-                                                    staged_dataset_folder, validate_dataset_id_and_name,
-                                                    write_dataset_json)
+from nnunet_ext.datasets.raw_dataset_folder import (check_output_folder, staged_dataset_folder,
+                                                    validate_dataset_id_and_name, write_dataset_json)
 
 SHARED_DATA_ENV_VAR = "NNUNET_EXT_SHARED_DATA"
 SAMPLE_FOLDER_NAME = "brats2013_sample"
@@ -64,15 +63,16 @@ REFERENCE = ("Menze B. H. et al., The Multimodal Brain Tumor Image Segmentation 
              "(https://github.com/deepmedic/deepmedic)")
 
 
-def default_brats_sample_dir() -> pathlib.Path:
+def default_brats_sample_dir(environ=None) -> pathlib.Path:
     """Where the BraTS 2013 sample is expected.
 
     ``$NNUNET_EXT_SHARED_DATA/brats2013_sample`` if the environment variable ``NNUNET_EXT_SHARED_DATA`` (the folder
-    holding ``brats2013_sample``, i.e. the project's ``../shared/data``) is set, else
-    ``<current directory>/../shared/data/brats2013_sample``, which is right when running from the repository root.
-    The location of this file is not used: it says nothing about the data once the package is installed.
+    holding ``brats2013_sample``, i.e. the project's ``../shared/data``) is set in ``environ`` (default
+    ``os.environ``), else ``<current directory>/../shared/data/brats2013_sample``, which is right when running from
+    the repository root. The location of this file is not used: it says nothing about the data once the package is
+    installed.
     """
-    shared_data = os.environ.get(SHARED_DATA_ENV_VAR)
+    shared_data = (os.environ if environ is None else environ).get(SHARED_DATA_ENV_VAR)
     if shared_data:
         return pathlib.Path(shared_data).expanduser().resolve() / SAMPLE_FOLDER_NAME
     return (pathlib.Path.cwd() / ".." / "shared" / "data" / SAMPLE_FOLDER_NAME).resolve()
@@ -293,26 +293,3 @@ def convert_brats2013_sample(source_dir, raw_root, dataset_id: int = 502, name: 
         dataset_json = _dataset_json(name, num_training, test_cases, target_spacing_mm, margin_mm)
         write_dataset_json(staging, dataset_json)
     return raw_root / folder_name
-
-
-def main(argv: list | None = None) -> None:
-    """Command line entry point; prints the created dataset folder, or exits with status 2 and the error."""
-    parser = command_line_parser("Convert the BraTS 2013 sample to a region-based nnU-Net v2 raw dataset.")
-    parser.add_argument("--source", default=None,
-                        help=f"folder holding the case folders (default: ${SHARED_DATA_ENV_VAR}/{SAMPLE_FOLDER_NAME} "
-                             f"or ../shared/data/{SAMPLE_FOLDER_NAME} from the current directory)")
-    parser.add_argument("--id", type=int, default=502, help="dataset id (default 502)")
-    parser.add_argument("--name", default="BraTS2013Sample", help="dataset name (default BraTS2013Sample)")
-    parser.add_argument("--spacing", type=float, default=3.0, help="isotropic target spacing in mm (default 3.0)")
-    parser.add_argument("--margin", type=float, default=10.0, help="margin around the brain in mm (default 10)")
-    parser.add_argument("--test-cases", type=int, default=1, help="cases held out to imagesTs (default 1)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
-    args = parser.parse_args(argv)
-    source = pathlib.Path(args.source) if args.source else default_brats_sample_dir()
-    run_command_line(parser, convert_brats2013_sample, source, args.raw, dataset_id=args.id, name=args.name,
-                     target_spacing_mm=args.spacing, margin_mm=args.margin, test_cases=args.test_cases,
-                     overwrite=args.overwrite)
-
-
-if __name__ == "__main__":
-    main()

@@ -38,7 +38,7 @@ Case ids are ``{patient}_z{slice index:03d}`` (``nnunet_ext.datasets.patient_spl
 Command line (``--raw`` defaults to ``$nnUNet_raw``, ``--preprocessed`` to ``$nnUNet_preprocessed``; when a
 preprocessed folder is known the leave-one-patient-out ``splits_final.json`` is written there too)::
 
-    python -m nnunet_ext.datasets.brats2013_slices [--source DIR] [--raw DIR] [--preprocessed DIR] [--id 503] \
+    nnunet_ext_brats_slices [--source DIR] [--raw DIR] [--preprocessed DIR] [--id 503] \
         [--spacing 3.0] [--slice-step 3] [--num-folds N] [--overwrite]
 
 The data licence is CC BY-NC-SA 3.0 (non-commercial, share alike), unlike the project's: converted datasets must
@@ -47,9 +47,7 @@ stay outside the repository.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import pathlib
 import re
 from dataclasses import dataclass, field
@@ -58,11 +56,10 @@ from typing import Iterable, Optional
 import numpy as np
 import SimpleITK as sitk
 
-from nnunet_ext.datasets.brats2013 import (BACKGROUND_TOLERANCE, CHANNEL_NAMES, LICENCE, REFERENCE,
-                                           SAMPLE_FOLDER_NAME, SHARED_DATA_ENV_VAR, _resample, background_value,
-                                           default_brats_sample_dir, find_case_folders, read_case)
+from nnunet_ext.datasets.brats2013 import (BACKGROUND_TOLERANCE, CHANNEL_NAMES, LICENCE, REFERENCE, _resample,
+                                           background_value, find_case_folders, read_case)
 from nnunet_ext.datasets.patient_splits import slice_case_id, write_patient_splits
-from nnunet_ext.datasets.raw_dataset_folder import (check_output_folder, run_command_line, staged_dataset_folder,
+from nnunet_ext.datasets.raw_dataset_folder import (check_output_folder, staged_dataset_folder,
                                                     validate_dataset_id_and_name, write_dataset_json)
 from nnunet_ext.diagnosis.labels import LABELS_FILE_NAME
 
@@ -315,40 +312,3 @@ def convert_brats2013_slices(source, raw_root, dataset_id: int = 503, name: str 
             splits_file = write_patient_splits(pathlib.Path(preprocessed_root) / folder_name, list(diagnosis),
                                                num_folds=num_folds, overwrite=overwrite)
     return SliceDatasetSummary(raw_root / folder_name, splits_file, counts)
-
-
-def main(argv: list | None = None) -> None:
-    """Command line entry point; prints the summary, or exits with status 2 and the error."""
-    parser = argparse.ArgumentParser(
-        description="Convert the BraTS 2013 sample to a 2D nnU-Net v2 dataset of axial slices (whole tumour "
-                    "segmentation, 'enhancing tumour present' image-level labels) and, when a preprocessed folder "
-                    "is known, write a leave-one-patient-out splits_final.json.")
-    parser.add_argument("--source", default=None,
-                        help=f"folder holding the case folders (default: ${SHARED_DATA_ENV_VAR}/{SAMPLE_FOLDER_NAME} "
-                             f"or ../shared/data/{SAMPLE_FOLDER_NAME} from the current directory)")
-    parser.add_argument("--raw", default=os.environ.get("nnUNet_raw"),
-                        help="nnU-Net raw folder to write into (default: $nnUNet_raw)")
-    parser.add_argument("--preprocessed", default=os.environ.get("nnUNet_preprocessed"),
-                        help="nnU-Net preprocessed folder for splits_final.json (default: $nnUNet_preprocessed; "
-                             "no splits file when neither is given)")
-    parser.add_argument("--id", type=int, default=503, help="dataset id (default 503)")
-    parser.add_argument("--name", default="BraTS2013Slices", help="dataset name (default BraTS2013Slices)")
-    parser.add_argument("--spacing", type=float, default=DEFAULT_IN_PLANE_SPACING_MM,
-                        help=f"in-plane spacing in mm (default {DEFAULT_IN_PLANE_SPACING_MM:g})")
-    parser.add_argument("--slice-step", type=int, default=DEFAULT_SLICE_STEP,
-                        help=f"keep every n-th axial slice (default {DEFAULT_SLICE_STEP})")
-    parser.add_argument("--num-folds", type=int, default=None,
-                        help="folds of the patient split (default: one per patient)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing dataset folder and a different splits_final.json")
-    args = parser.parse_args(argv)
-    if not args.raw:
-        parser.error("no nnU-Net raw folder: pass --raw or set nnUNet_raw")
-    source = pathlib.Path(args.source) if args.source else default_brats_sample_dir()
-    run_command_line(parser, convert_brats2013_slices, source, args.raw, dataset_id=args.id, name=args.name,
-                     in_plane_spacing_mm=args.spacing, slice_step=args.slice_step,
-                     preprocessed_root=args.preprocessed, num_folds=args.num_folds, overwrite=args.overwrite)
-
-
-if __name__ == "__main__":
-    main()

@@ -7,22 +7,20 @@ A builder writing ``raw_root/Dataset{id:03d}_{name}``
 3. writes every file, ``dataset.json`` with ``write_dataset_json``, inside ``staged_dataset_folder``: a hidden
    staging folder in ``raw_root`` that is renamed to the target only once everything is written, so a failed run
    never leaves a half-written dataset behind;
-4. exposes a command line built on ``command_line_parser`` (which adds ``--raw``) whose expected errors go through
-   ``run_command_line``: a short message and exit status 2 instead of a traceback.
+
+Its command line lives in ``nnunet_ext.cli`` (``cli/dataset_command_line.py``).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import pathlib
 import re
 import shutil
 import tempfile
-from typing import Callable, Iterator
+from typing import Iterator
 
-EXPECTED_ERRORS = (FileNotFoundError, FileExistsError, ValueError)
 DATASET_NAME_PATTERN = r"[A-Za-z0-9_\-]+"
 
 
@@ -80,23 +78,3 @@ def staged_dataset_folder(raw_root: pathlib.Path, folder_name: str) -> Iterator[
 def write_dataset_json(dataset_folder: pathlib.Path, content: dict) -> None:
     """Write ``content`` as ``dataset_folder/dataset.json`` (indented by 2, ending with a newline)."""
     (pathlib.Path(dataset_folder) / "dataset.json").write_text(json.dumps(content, indent=2) + "\n")
-
-
-def command_line_parser(description: str) -> argparse.ArgumentParser:
-    """Argument parser with ``description`` and the required ``--raw`` (the nnU-Net raw folder) argument."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--raw", required=True, help="nnU-Net raw folder (nnUNet_raw) to write into")
-    return parser
-
-
-def run_command_line(parser: argparse.ArgumentParser, create: Callable[..., pathlib.Path], *args, **kwargs) -> None:
-    """Call ``create(*args, **kwargs)`` and print the folder it returns.
-
-    An expected error (missing input, existing output, invalid argument) is reported through ``parser.error``:
-    usage and a one-line message on stderr, exit status 2, no traceback.
-    """
-    try:
-        folder = create(*args, **kwargs)
-    except EXPECTED_ERRORS as error:
-        parser.error(str(error))
-    print(folder)

@@ -27,7 +27,7 @@ Folder written (nnU-Net v2 raw layout, test labels kept for evaluation)::
 
 Command line::
 
-    python -m nnunet_ext.datasets.synthetic --raw /path/to/nnUNet_raw [--id 501] [--num-training 16] \
+    nnunet_ext_synthetic_dataset --raw /path/to/nnUNet_raw [--id 501] [--num-training 16] \
         [--num-test 4] [--shape 40 64 64] [--spacing 2 1 1] [--seed 0] [--overwrite]
 """
 
@@ -40,10 +40,9 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from nnunet_ext.datasets.raw_dataset_folder import (check_output_folder, staged_dataset_folder,
+                                                    validate_dataset_id_and_name, write_dataset_json)
 from nnunet_ext.diagnosis.labels import write_diagnosis_labels
-from nnunet_ext.datasets.raw_dataset_folder import (check_output_folder, command_line_parser, run_command_line,
-                                                    staged_dataset_folder, validate_dataset_id_and_name,
-                                                    write_dataset_json)
 
 AIR_HU = -1000.0
 FAT_HU = -100.0
@@ -341,25 +340,3 @@ def generate_synthetic_dataset(raw_root, dataset_id: int = 501, name: str = "Syn
         write_dataset_json(staging, dataset_json)
         write_diagnosis_labels(staging, DIAGNOSIS_CLASSES, lesion_present)
     return raw_root / folder_name
-
-
-def main(argv: list | None = None) -> None:
-    """Command line entry point; prints the created dataset folder, or exits with status 2 and the error."""
-    parser = command_line_parser("Generate a synthetic organ/lesion CT dataset in nnU-Net v2 raw format.")
-    parser.add_argument("--id", type=int, default=501, help="dataset id (default 501)")
-    parser.add_argument("--name", default="SyntheticLesions", help="dataset name (default SyntheticLesions)")
-    parser.add_argument("--num-training", type=int, default=16)
-    parser.add_argument("--num-test", type=int, default=4)
-    parser.add_argument("--shape", type=int, nargs=3, default=(40, 64, 64), metavar=("Z", "Y", "X"))
-    parser.add_argument("--spacing", type=float, nargs=3, default=(2.0, 1.0, 1.0), metavar=("SZ", "SY", "SX"),
-                        help="voxel size in mm, numpy (z, y, x) order")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
-    args = parser.parse_args(argv)
-    run_command_line(parser, generate_synthetic_dataset, args.raw, dataset_id=args.id, name=args.name,
-                     num_training=args.num_training, num_test=args.num_test, shape=tuple(args.shape),
-                     spacing=tuple(args.spacing), seed=args.seed, overwrite=args.overwrite)
-
-
-if __name__ == "__main__":
-    main()

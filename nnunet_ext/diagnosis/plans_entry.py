@@ -6,8 +6,8 @@ plans it trains with (in memory; nnU-Net saves them as the model folder's ``plan
 ``DIAGNOSIS_PLANS_KEY``. The preprocessed plans file is never changed.
 """
 
+from nnunet_ext.core.errors import IncompatibleCheckpointError
 from nnunet_ext.diagnosis.labels import DiagnosisLabels
-from nnunet_ext.errors import IncompatibleCheckpointError
 
 DIAGNOSIS_PLANS_KEY = "nnunet_ext_diagnosis"
 

@@ -14,7 +14,8 @@ from typing import Optional
 
 import torch
 
-from nnunet_ext.errors import IncompatibleCheckpointError
+from nnunet_ext.core.errors import IncompatibleCheckpointError
+from nnunet_ext.core.weights_check import check_weights_fit
 
 SEGMENTATION_MODEL_VARIABLE = "NNUNET_EXT_SEGMENTATION_MODEL"
 COMPARED_CONFIGURATION_ENTRIES = ("patch_size", "spacing", "normalization_schemes", "architecture")
@@ -84,17 +85,13 @@ def load_segmentation_weights(network, path: str) -> str:
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     weights = checkpoint["network_weights"]
     ours = network.state_dict()
-    expected = [k for k in ours if not k.startswith("diagnosis.")]
-    missing = [k for k in expected if k not in weights]
-    unexpected = [k for k in weights if k not in ours or k.startswith("diagnosis.")]
-    wrong = [k for k in expected if k in weights and tuple(weights[k].shape) != tuple(ours[k].shape)]
-    if missing or unexpected or wrong:
-        raise IncompatibleCheckpointError(
-            f"{path} (trainer {checkpoint.get('trainer_name')}) does not hold nnU-Net's planned network for these "
-            f"plans: {len(missing)} parameters missing (first {missing[:3]}), {len(unexpected)} unexpected (first "
-            f"{unexpected[:3]}), {len(wrong)} of another shape (first {wrong[:3]}). Use a segmentation model trained "
-            f"by nnUNetTrainer (or a trainer that keeps its network) with the same plans and configuration.")
-    ours.update({k: weights[k] for k in expected})
+    segmentation_part = {k: v for k, v in ours.items() if not k.startswith("diagnosis.")}
+    check_weights_fit(segmentation_part, weights, "nnU-Net's planned network for these plans",
+                      source=f"The weights in {path} (trainer {checkpoint.get('trainer_name')})",
+                      other_architecture="another architecture; use a segmentation model trained by nnUNetTrainer "
+                                         "(or a trainer that keeps its network) with the same plans and "
+                                         "configuration")
+    ours.update({k: weights[k] for k in segmentation_part})
     network.load_state_dict(ours)
     return path
 

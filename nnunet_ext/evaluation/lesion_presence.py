@@ -7,10 +7,9 @@ when at least one voxel carries it. That is nnU-Net's own decision per voxel: si
 
 Command line::
 
-    python -m nnunet_ext.evaluation.lesion_presence -pred FOLDER -ref FOLDER -djfile dataset.json [--per-axial-slice]
+    nnunet_ext_lesion_presence -pred FOLDER -ref FOLDER -djfile dataset.json [--per-axial-slice]
 """
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -217,27 +216,3 @@ def summary_line(summary: dict) -> str:
     mean = summary["mean"]
     return (f"Image-wise lesion presence ({summary['n_images']} {summary['unit']}s): mean F1 {mean['F1']:.4f}, "
             f"precision {mean['precision']:.4f}, recall {mean['recall']:.4f}")
-
-
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description="Image-wise lesion presence precision, recall and F1 of predicted "
-                                                 "segmentations against the ground truth.")
-    parser.add_argument("-pred", required=True, help="folder of predicted segmentations")
-    parser.add_argument("-ref", required=True, help="folder of reference segmentations (same file names)")
-    parser.add_argument("-djfile", required=True, help="the dataset.json of the dataset")
-    parser.add_argument("-pfile", default=None, help="optional plans.json (only needed for a custom label manager)")
-    parser.add_argument("-o", default=None, help="output JSON (default: in the prediction folder)")
-    parser.add_argument("--per-axial-slice", action="store_true", help="score every axial slice instead of cases")
-    args = parser.parse_args(argv)
-    with open(args.djfile, encoding="utf-8") as handle:
-        dataset_json = json.load(handle)
-    plans = None
-    if args.pfile is not None:
-        with open(args.pfile, encoding="utf-8") as handle:
-            plans = json.load(handle)
-    summary = summarize_lesion_presence(args.pred, args.ref, dataset_json, plans, args.per_axial_slice, args.o)
-    print(f"{summary_line(summary)} -> {args.o or default_summary_file(args.pred, args.per_axial_slice)}")
-
-
-if __name__ == "__main__":
-    main()

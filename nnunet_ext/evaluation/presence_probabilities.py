@@ -12,11 +12,10 @@ Command line::
     nnunet_ext_presence -i PREDICTION_FOLDER [-o CSV]
 """
 
-import argparse
 import csv
 import json
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Sequence, Tuple, Union
 
 import numpy as np
 from nnunetv2.utilities.label_handling.label_handling import LabelManager
@@ -103,18 +102,3 @@ def write_presence_probabilities_csv(prediction_folder: Union[str, Path],
         writer.writerow(["case", *(name for name, _ in names_and_channels)])
         writer.writerows(rows)
     return output_csv
-
-
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(prog="nnunet_ext_presence",
-                                     description="Per-case presence probability of every class (maximum voxel "
-                                                 f"probability) from the *.npz files of nnUNetv2_predict "
-                                                 f"--save_probabilities, as a CSV.")
-    parser.add_argument("-i", required=True, help="output folder of nnUNetv2_predict --save_probabilities")
-    parser.add_argument("-o", default=None, help=f"output CSV (default: <-i>/{DEFAULT_CSV_NAME})")
-    args = parser.parse_args(argv)
-    print(f"Presence probabilities per case: {write_presence_probabilities_csv(args.i, args.o)}")
-
-
-if __name__ == "__main__":
-    main()

@@ -3,4 +3,4 @@
 This folder must hold nothing else: nnU-Net imports each module here under its bare name.
 """
 
-from nnunet_ext.trainers import *  # noqa: F401,F403  (the public names are listed in nnunet_ext.trainers.__all__)
+from nnunet_ext.trainers import *  # noqa: F401,F403  (every registered trainer: nnunet_ext.trainers.__all__)

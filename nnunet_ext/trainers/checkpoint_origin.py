@@ -9,7 +9,7 @@ from typing import Union
 
 import torch
 
-from nnunet_ext.errors import IncompatibleCheckpointError
+from nnunet_ext.core.errors import IncompatibleCheckpointError
 
 
 class CheckpointOriginCheck:

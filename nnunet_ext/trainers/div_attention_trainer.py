@@ -5,16 +5,18 @@ region-based datasets); only the network changes. ``nnUNetv2_predict -tr DivAtte
 network through the static ``build_network_architecture``.
 """
 
-import torch
 from torch import nn
 
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
-from nnunet_ext.architectures.div_attention_unet import build_div_attention_unet
 from nnunet_ext.trainers.checkpoint_origin import CheckpointOriginCheck
+from nnunet_ext.trainers.network_builders.div_attention_unet import build_div_attention_unet
+from nnunet_ext.trainers.registry import register_trainer
 
 
+@register_trainer("div_attention", "nnU-Net's trainer (Dice + CE, or Dice + BCE for regions; deep supervision) with "
+                                   "Div-attention junctions", e2e_configuration="3d_fullres")
 class DivAttentionTrainer(CheckpointOriginCheck, nnUNetTrainer):
     @staticmethod
     def build_network_architecture(plans_manager: PlansManager,

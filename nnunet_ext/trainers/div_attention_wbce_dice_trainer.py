@@ -5,12 +5,15 @@ The loss supervises the final and every intermediate output through nnU-Net's ow
 defaults follow its text (more penalty on negatives, so ``gamma < 1``; both terms weighted equally).
 """
 
-from nnunet_ext.errors import UnsupportedConfigurationError
+from nnunet_ext.core.errors import UnsupportedConfigurationError
 from nnunet_ext.losses.weighted_bce_dice import WeightedBCEDiceLoss
 from nnunet_ext.trainers.deep_supervision_loss import with_nnunet_deep_supervision
 from nnunet_ext.trainers.div_attention_trainer import DivAttentionTrainer
+from nnunet_ext.trainers.registry import register_trainer
 
 
+@register_trainer("div_attention", "the Div-attention U-Net with the paper's loss, `alpha * wBCE + beta * Dice` "
+                                   "(eq. 6-8); `gamma = 0.5`, `alpha = beta = 1` as class attributes")
 class DivAttentionWBCEDiceTrainer(DivAttentionTrainer):
     gamma = 0.5  # weight of the positive term of wBCE, eq. (6)
     alpha = 1.0  # weight of wBCE, eq. (8)

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 from batchgenerators.utilities.file_and_folder_operations import join
 
-from nnunet_ext.errors import UnsupportedConfigurationError
+from nnunet_ext.core.errors import UnsupportedConfigurationError
 from nnunet_ext.losses.dual_dice import DualDiceLoss
 from nnunet_ext.trainers.deep_supervision_loss import unwrapped, with_nnunet_deep_supervision
 

@@ -10,10 +10,12 @@ from torch import nn
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
-from nnunet_ext.architectures.lnet import build_lnet, lnet_deep_supervision_scales
+from nnunet_ext.architectures.building_blocks.lnet_decoder import lnet_deep_supervision_scales
 from nnunet_ext.trainers.checkpoint_origin import CheckpointOriginCheck
 from nnunet_ext.trainers.dual_loss import DualLoss
 from nnunet_ext.trainers.lesion_presence_validation import LesionPresenceValidation
+from nnunet_ext.trainers.network_builders.lnet import build_lnet
+from nnunet_ext.trainers.registry import register_trainer
 
 
 class LNetArchitecture:
@@ -34,17 +36,22 @@ class LNetArchitecture:
         return lnet_deep_supervision_scales(self.configuration_manager.pool_op_kernel_sizes, self.output_stride)
 
 
+@register_trainer("lnet", "L-Net-8s (the paper's best cut) on the plans' encoder, trained with the dual loss",
+                  e2e_configuration="3d_fullres")
 class LNetTrainer(LesionPresenceValidation, DualLoss, LNetArchitecture, CheckpointOriginCheck, nnUNetTrainer):
     """L-Net-8s with the dual loss."""
 
 
+@register_trainer("lnet", "L-Net-4s with the dual loss")
 class LNetTrainer_4s(LNetTrainer):
     output_stride = 4
 
 
+@register_trainer("lnet", "L-Net-16s with the dual loss")
 class LNetTrainer_16s(LNetTrainer):
     output_stride = 16
 
 
+@register_trainer("lnet", "L-Net-32s with the dual loss (plans whose total stride reaches 32)")
 class LNetTrainer_32s(LNetTrainer):
     output_stride = 32

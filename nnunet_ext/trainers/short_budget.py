@@ -12,7 +12,7 @@ import os
 
 import torch
 
-from nnunet_ext.errors import UnsupportedConfigurationError
+from nnunet_ext.core.errors import UnsupportedConfigurationError
 
 BUDGET_VARIABLES = {"num_epochs": ("NNUNET_EXT_EPOCHS", 5),
                     "num_iterations_per_epoch": ("NNUNET_EXT_ITERATIONS", 10),

@@ -15,7 +15,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-from nnunet_ext.errors import IncompatibleCheckpointError, UnsupportedConfigurationError
+from nnunet_ext.core.errors import IncompatibleCheckpointError, UnsupportedConfigurationError
 from nnunet_ext.trainers import DivAttentionTrainer
 
 PLANS_AND_CONFIGURATIONS = [("nnUNetPlans", "2d"), ("nnUNetPlans", "3d_fullres"),

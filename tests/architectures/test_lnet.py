@@ -11,10 +11,11 @@ from batchgeneratorsv2.transforms.utils.deep_supervision_downsampling import Dow
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-from nnunet_ext.architectures.lnet import build_lnet, supported_output_strides
-from nnunet_ext.errors import UnsupportedConfigurationError
+from nnunet_ext.architectures.building_blocks.lnet_decoder import supported_output_strides
+from nnunet_ext.core.errors import UnsupportedConfigurationError
 from nnunet_ext.trainers import LNetTrainer, LNetTrainer_4s
 from nnunet_ext.trainers.lnet_trainer import LNetArchitecture
+from nnunet_ext.trainers.network_builders.lnet import build_lnet
 
 PLANS_AND_CONFIGURATIONS = [("nnUNetPlans", "2d"), ("nnUNetPlans", "3d_fullres"), ("nnUNetResEncUNetMPlans", "3d_fullres")]
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from nnunet_ext.datasets.brats2013 import (CHANNEL_FILES, LABEL_FILE, convert_brats2013_sample,
-                                           default_brats_sample_dir, main)
+from nnunet_ext.cli.brats2013_dataset import main
+from nnunet_ext.datasets.brats2013 import CHANNEL_FILES, LABEL_FILE, convert_brats2013_sample, default_brats_sample_dir
 
 TARGET_SPACING_MM = 3.0
 SOURCE_SPACING_MM = 1.0

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from nnunet_ext.cli.brats2013_slices import main
 from nnunet_ext.datasets.brats2013 import CHANNEL_FILES, LABEL_FILE
-from nnunet_ext.datasets.brats2013_slices import (DIAGNOSIS_CLASSES, convert_brats2013_slices, main,
-                                                  patient_id_of_folder)
+from nnunet_ext.datasets.brats2013_slices import DIAGNOSIS_CLASSES, convert_brats2013_slices, patient_id_of_folder
 from nnunet_ext.datasets.patient_splits import SPLITS_FILE_NAME, patient_of_case
 from nnunet_ext.diagnosis.labels import load_diagnosis_labels
 

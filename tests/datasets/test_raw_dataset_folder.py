@@ -1,12 +1,11 @@
-"""Tests for nnunet_ext.datasets.raw_dataset_folder: output checks, staged publication, dataset.json, command line."""
+"""Tests for nnunet_ext.datasets.raw_dataset_folder: output checks, staged publication, dataset.json."""
 
 import json
 
 import pytest
 
-from nnunet_ext.datasets.raw_dataset_folder import (check_output_folder, command_line_parser, run_command_line,
-                                                    staged_dataset_folder, validate_dataset_id_and_name,
-                                                    write_dataset_json)
+from nnunet_ext.datasets.raw_dataset_folder import (check_output_folder, staged_dataset_folder,
+                                                    validate_dataset_id_and_name, write_dataset_json)
 
 FOLDER_NAME = "Dataset042_Example"
 
@@ -77,41 +76,3 @@ def test_dataset_json_is_indented_and_ends_with_a_newline(tmp_path):
     text = (tmp_path / "dataset.json").read_text()
     assert text == json.dumps(content, indent=2) + "\n"
     assert json.loads(text) == content
-
-
-def test_parser_requires_raw(capsys):
-    parser = command_line_parser("Example builder.")
-    assert parser.parse_args(["--raw", "some/folder"]).raw == "some/folder"
-    with pytest.raises(SystemExit) as exit_info:
-        parser.parse_args([])
-    assert exit_info.value.code == 2
-    assert "--raw" in capsys.readouterr().err
-
-
-def test_run_command_line_prints_the_created_folder(tmp_path, capsys):
-    def create(raw, name="x"):
-        return tmp_path / raw / name
-
-    run_command_line(command_line_parser("Example builder."), create, "raw", name="Example")
-    assert capsys.readouterr().out.strip() == str(tmp_path / "raw" / "Example")
-
-
-@pytest.mark.parametrize("error_type", [FileNotFoundError, FileExistsError, ValueError])
-def test_run_command_line_reports_expected_errors_with_status_2(capsys, error_type):
-    def create():
-        raise error_type("something is wrong")
-
-    with pytest.raises(SystemExit) as exit_info:
-        run_command_line(command_line_parser("Example builder."), create)
-    assert exit_info.value.code == 2
-    captured = capsys.readouterr()
-    assert "error: something is wrong" in captured.err and "Traceback" not in captured.err
-    assert captured.out == ""
-
-
-def test_run_command_line_lets_unexpected_errors_through():
-    def create():
-        raise RuntimeError("bug")
-
-    with pytest.raises(RuntimeError, match="bug"):
-        run_command_line(command_line_parser("Example builder."), create)

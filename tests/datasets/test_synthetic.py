@@ -8,7 +8,8 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from nnunet_ext.datasets.synthetic import Grid, _lesion_masks, generate_synthetic_dataset, main
+from nnunet_ext.cli.synthetic_dataset import main
+from nnunet_ext.datasets.synthetic import Grid, _lesion_masks, generate_synthetic_dataset
 
 # Anisotropic and different along every axis, so a swapped (z, y, x) <-> (x, y, z) order cannot pass.
 SHAPE_ZYX = (24, 48, 40)

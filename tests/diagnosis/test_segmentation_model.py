@@ -9,39 +9,29 @@ import torch
 
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-from nnunet_ext.architectures.diagnosis.build import build_segmentation_assisted_diagnosis_network
-from nnunet_ext.architectures.planned_encoder import build_planned_network
+from nnunet_ext.core.errors import IncompatibleCheckpointError
 from nnunet_ext.diagnosis.labels import DiagnosisLabels
 from nnunet_ext.diagnosis.plans_entry import add_diagnosis_settings
 from nnunet_ext.diagnosis.segmentation_model import (SEGMENTATION_MODEL_VARIABLE, load_segmentation_model,
                                                       segmentation_model_folder)
-from nnunet_ext.errors import IncompatibleCheckpointError
+from nnunet_ext.trainers.network_builders.diagnosis_network import build_segmentation_assisted_diagnosis_network
 
 CONFIGURATION = "2d"
 
 
 @pytest.fixture
-def setting(planned_synthetic, tmp_path):
-    """A segmentation model folder as nnUNetv2_train writes it (plans.json, dataset.json, fold_0 checkpoint of
-    nnU-Net's planned network), and a diagnosis network for the same plans."""
-    plans_file, dataset_json = planned_synthetic["nnUNetPlans"]
-    plans = json.loads(plans_file.read_text())
-    configuration_manager = PlansManager(plans).get_configuration(CONFIGURATION)
-    torch.manual_seed(1)
-    segmentation = build_planned_network(configuration_manager, 1, 3, deep_supervision=True)
-    folder = tmp_path / "nnUNetTrainer__nnUNetPlans__2d"
-    (folder / "fold_0").mkdir(parents=True)
-    (folder / "plans.json").write_text(json.dumps(plans))
-    (folder / "dataset.json").write_text(json.dumps(dataset_json))
-    torch.save({"network_weights": segmentation.state_dict(), "trainer_name": "nnUNetTrainer"},
-               folder / "fold_0" / "checkpoint_final.pth")
-    labels = DiagnosisLabels(classes=["no", "yes"], ordinal=False, labels={}, source=plans_file)
-    diagnosis_plans = add_diagnosis_settings(copy.deepcopy(plans), labels, segmentation_softmax=True)
+def setting(segmentation_model):
+    """The segmentation model folder of the shared fixture, and a diagnosis network for the same plans."""
+    labels = DiagnosisLabels(classes=["no", "yes"], ordinal=False, labels={}, source=segmentation_model["plans_file"])
+    diagnosis_plans = add_diagnosis_settings(copy.deepcopy(segmentation_model["plans"]), labels,
+                                             segmentation_softmax=True)
     diagnosis_manager = PlansManager(diagnosis_plans)
     network = build_segmentation_assisted_diagnosis_network(
         "sian", diagnosis_manager, diagnosis_manager.get_configuration(CONFIGURATION), 1, 3)
-    return {"folder": folder, "plans": diagnosis_plans, "dataset_json": dataset_json, "network": network,
-            "segmentation": segmentation, "environ": {SEGMENTATION_MODEL_VARIABLE: str(folder)}}
+    folder = segmentation_model["folder"]
+    return {"folder": folder, "plans": diagnosis_plans, "dataset_json": segmentation_model["dataset_json"],
+            "network": network, "segmentation": segmentation_model["network"],
+            "environ": {SEGMENTATION_MODEL_VARIABLE: str(folder)}}
 
 
 def load(setting, fold=0, freeze=True):

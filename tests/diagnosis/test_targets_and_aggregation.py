@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from nnunet_ext.core.errors import IncompatibleCheckpointError
 from nnunet_ext.diagnosis.aggregation import case_probabilities
 from nnunet_ext.diagnosis.batch_targets import diagnosis_targets
 from nnunet_ext.diagnosis.labels import DiagnosisLabels
 from nnunet_ext.diagnosis.plans_entry import DIAGNOSIS_PLANS_KEY, add_diagnosis_settings, diagnosis_settings
-from nnunet_ext.errors import IncompatibleCheckpointError
 
 LABELS = DiagnosisLabels(classes=["healthy", "ill"], ordinal=False, labels={"a": 0, "b": 1, "c": 1},
                          source=Path("diagnosis_labels.json"))

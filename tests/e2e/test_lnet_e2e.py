@@ -1,6 +1,6 @@
-"""L-Net with the dual loss end to end through nnU-Net's real CLIs and ours: train a short LNetTrainer, let nnU-Net's
-final validation write the lesion-presence summary, predict with ``nnunet_ext_predict`` (presence CSV written
-directly) and with the stock ``nnUNetv2_predict --save_probabilities`` followed by ``nnunet_ext_presence``."""
+"""L-Net with the dual loss end to end, on the session's short L-Net model: the switch to the dual loss, nnU-Net's
+final validation with the lesion-presence summary, ``nnunet_ext_predict`` (presence CSV written directly) and the
+stock ``nnUNetv2_predict --save_probabilities`` followed by ``nnunet_ext_presence``."""
 
 import csv
 import json
@@ -8,24 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from nnunet_ext.datasets.synthetic import generate_synthetic_dataset
-from nnunet_ext.nnunet_commands import nnunet_environment, plan_and_preprocess, results_folder, run_nnunet_command, train
+from nnunet_ext.cli.nnunet_commands import run_nnunet_command
 
 pytestmark = pytest.mark.e2e
 
-DATASET_ID, DATASET_NAME, TRAINER = 503, "Dataset503_SyntheticLesions", "LNetTrainer_Short"
-TEST_CASES = ["synth_008", "synth_009"]
+TRAINER, CONFIGURATION = "LNetTrainer_Short", "3d_fullres"
+SHARED_RUNS = [("model", TRAINER, CONFIGURATION), ("stock_predictions", TRAINER, CONFIGURATION)]
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    work_dir = tmp_path_factory.mktemp("e2e_lnet")
-    environment = nnunet_environment(work_dir, budget={"epochs": 2, "iterations": 3, "val_iterations": 1})
-    raw = generate_synthetic_dataset(environment["nnUNet_raw"], dataset_id=DATASET_ID, num_training=8, num_test=2,
-                                     shape=(32, 48, 48))
-    plan_and_preprocess(DATASET_ID, ["3d_fullres"], environment, work_dir / "plan.log")
-    train(DATASET_ID, "3d_fullres", 0, TRAINER, environment, work_dir / "train.log")
-    return work_dir, environment, raw, results_folder(environment, DATASET_NAME, TRAINER, "3d_fullres") / "fold_0"
+def predict_with_ours(runs, output: Path) -> Path:
+    """``nnunet_ext_predict`` (nnUNetv2_predict's arguments) into ``output``."""
+    workspace, model = runs.workspace().result(), runs.model(TRAINER, CONFIGURATION).result()
+    run_nnunet_command(["nnunet_ext_predict", *runs.predict_arguments(workspace, TRAINER, CONFIGURATION, output)],
+                       model.environment, workspace.log("predict_lnet_ours"))
+    return output
+
+
+SHARED_PIPELINES = {"lnet_predicted_by_nnunet_ext": (predict_with_ours, [("model", TRAINER, CONFIGURATION)])}
 
 
 def read_presence_csv(path: Path) -> list:
@@ -33,20 +32,21 @@ def read_presence_csv(path: Path) -> list:
         return list(csv.DictReader(handle))
 
 
-def assert_presence_rows(rows):
-    assert [row["case"] for row in rows] == TEST_CASES
+def assert_presence_rows(rows, test_cases):
+    assert [row["case"] for row in rows] == test_cases
     for row in rows:
         assert set(row) == {"case", "organ", "lesion"}  # every foreground class, background excluded
         assert all(0.0 <= float(row[name]) <= 1.0 for name in ("organ", "lesion"))
 
 
-def test_training_switches_to_the_dual_loss_and_validation_writes_the_presence_summary(trained):
-    _, _, _, model_folder = trained
-    log_text = "".join(p.read_text() for p in model_folder.glob("training_log_*.txt"))
-    assert "Epoch 1: switching from loss_seg to the dual loss 0.8 * loss_seg + 0.20 * loss_clf" in log_text
-    summary = json.loads((model_folder / "validation" / "lesion_presence_summary.json").read_text())
-    assert (model_folder / "validation" / "summary.json").exists()
-    assert summary["unit"] == "case" and summary["n_images"] == 2
+def test_training_switches_to_the_dual_loss_and_validation_writes_the_presence_summary(trained_model):
+    model = trained_model(TRAINER, CONFIGURATION)
+    assert "Epoch 1: switching from loss_seg to the dual loss 0.8 * loss_seg + 0.20 * loss_clf" in \
+        model.training_log()
+    validation = model.fold_0 / "validation"
+    summary = json.loads((validation / "lesion_presence_summary.json").read_text())
+    assert (validation / "summary.json").exists()
+    assert summary["unit"] == "case" and summary["n_images"] == len(list(validation.glob("*.nii.gz")))
     assert set(summary["classes"]) == {"organ", "lesion"}
     for scores in list(summary["classes"].values()) + [summary["mean"]]:
         for name in ("precision", "recall", "F1"):
@@ -54,22 +54,16 @@ def test_training_switches_to_the_dual_loss_and_validation_writes_the_presence_s
     assert summary["classes"]["organ"]["recall"] is not None  # every case has an organ
 
 
-def test_our_prediction_entry_point_writes_the_presence_csv(trained):
-    work_dir, environment, raw, _ = trained
-    output = work_dir / "ours"
-    run_nnunet_command(["nnunet_ext_predict", "-i", raw / "imagesTs", "-o", output, "-d", DATASET_ID, "-c",
-                        "3d_fullres", "-f", 0, "-tr", TRAINER, "-device", "cpu", "-npp", 1, "-nps", 1,
-                        "--disable_tta"], environment, work_dir / "predict_ours.log")
-    assert sorted(p.name for p in output.glob("*.nii.gz")) == [f"{c}.nii.gz" for c in TEST_CASES]
-    assert_presence_rows(read_presence_csv(output / "presence_probabilities.csv"))
+def test_our_prediction_entry_point_writes_the_presence_csv(shared_pipeline, e2e):
+    output = shared_pipeline("lnet_predicted_by_nnunet_ext")
+    assert sorted(p.name for p in output.glob("*.nii.gz")) == [f"{c}.nii.gz" for c in e2e.test_cases]
+    assert_presence_rows(read_presence_csv(output / "presence_probabilities.csv"), e2e.test_cases)
 
 
-def test_presence_csv_from_the_stock_predictor_output(trained):
-    work_dir, environment, raw, _ = trained
-    output = work_dir / "stock"
-    run_nnunet_command(["nnUNetv2_predict", "-i", raw / "imagesTs", "-o", output, "-d", DATASET_ID, "-c",
-                        "3d_fullres", "-f", 0, "-tr", TRAINER, "-device", "cpu", "-npp", 1, "-nps", 1,
-                        "--disable_tta", "--save_probabilities"], environment, work_dir / "predict_stock.log")
+def test_presence_csv_from_the_stock_predictor_output(e2e_workspace, stock_predictions, e2e):
+    output = stock_predictions(TRAINER, CONFIGURATION)
     assert not (output / "presence_probabilities.csv").exists()
-    run_nnunet_command(["nnunet_ext_presence", "-i", output], environment, work_dir / "presence.log")
-    assert_presence_rows(read_presence_csv(output / "presence_probabilities.csv"))
+    csv_file = e2e_workspace.work_dir / "lnet_presence_from_stock.csv"
+    run_nnunet_command(["nnunet_ext_presence", "-i", output, "-o", csv_file], e2e_workspace.environment,
+                       e2e_workspace.log("presence_from_stock"))
+    assert_presence_rows(read_presence_csv(csv_file), e2e.test_cases)

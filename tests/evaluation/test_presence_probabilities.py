@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnunet_ext.evaluation.presence_probabilities import main, write_presence_probabilities_csv
+from nnunet_ext.cli.presence import main
+from nnunet_ext.evaluation.presence_probabilities import write_presence_probabilities_csv
 
 SOFTMAX_JSON = {"labels": {"background": 0, "edema": 1, "tumor": 2}, "file_ending": ".nii.gz"}
 REGIONS_JSON = {"labels": {"background": 0, "whole tumor": [1, 2, 3], "tumor core": [2, 3], "enhancing tumor": 3},

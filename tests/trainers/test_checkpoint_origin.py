@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nnunet_ext.errors import IncompatibleCheckpointError
+from nnunet_ext.core.errors import IncompatibleCheckpointError
 from nnunet_ext.trainers.checkpoint_origin import CheckpointOriginCheck
 
 

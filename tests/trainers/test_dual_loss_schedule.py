@@ -9,7 +9,7 @@ from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 from nnunetv2.utilities.label_handling.label_handling import LabelManager
 
-from nnunet_ext.errors import UnsupportedConfigurationError
+from nnunet_ext.core.errors import UnsupportedConfigurationError
 from nnunet_ext.losses.dual_dice import DualDiceLoss
 from nnunet_ext.trainers.dual_loss import DualLoss
 

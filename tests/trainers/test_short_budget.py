@@ -2,7 +2,7 @@
 
 import pytest
 
-from nnunet_ext.errors import UnsupportedConfigurationError
+from nnunet_ext.core.errors import UnsupportedConfigurationError
 from nnunet_ext.trainers.short_budget import budget_from_environment
 
 

@@ -7,8 +7,8 @@ linear classifier.
 
 import torch
 
+from nnunet_ext.architectures.building_blocks.diagnosis_encoder import build_diagnosis_encoder
 from nnunet_ext.architectures.diagnosis.diagnosis_branch import DiagnosisBranch, PooledClassifier
-from nnunet_ext.architectures.diagnosis.diagnosis_encoder import build_diagnosis_encoder
 
 
 class CNNDiagnosisBranch(DiagnosisBranch):

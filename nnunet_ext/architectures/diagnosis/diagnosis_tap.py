@@ -12,6 +12,8 @@ from typing import List, Optional
 
 import torch
 
+from nnunet_ext.core.network_wrappers import inner_network
+
 
 class DiagnosisTap:
     """Collects ``[B, num_outputs]`` diagnosis logits, one tensor per forward pass, and the batch's targets."""
@@ -33,13 +35,6 @@ class DiagnosisTap:
     def clear(self) -> None:
         self.logits = []
         self.targets = None
-
-
-def inner_network(network: torch.nn.Module) -> torch.nn.Module:
-    """The network inside nnU-Net's wrappers: DDP (``.module``) and ``torch.compile`` (``._orig_mod``)."""
-    while hasattr(network, "module") or hasattr(network, "_orig_mod"):
-        network = getattr(network, "module", None) or getattr(network, "_orig_mod")
-    return network
 
 
 def attach_diagnosis_tap(network: torch.nn.Module, tap: Optional[DiagnosisTap]) -> bool:

@@ -1,11 +1,11 @@
 """Base-ROI (SeATrans, sec. 3.2): the diagnosis CNN sees the region cropped around the predicted segmentation
-(:mod:`~nnunet_ext.architectures.diagnosis.roi_crop`), resized to the input size."""
+(:mod:`~nnunet_ext.architectures.building_blocks.roi_crop`), resized to the input size."""
 
 import torch
 
+from nnunet_ext.architectures.building_blocks.roi_crop import crop_around_segmentation
 from nnunet_ext.architectures.diagnosis.cnn_branch import CNNDiagnosisBranch
 from nnunet_ext.architectures.diagnosis.diagnosis_branch import DiagnosisBranch
-from nnunet_ext.architectures.diagnosis.roi_crop import crop_around_segmentation
 
 
 class ROIDiagnosisBranch(DiagnosisBranch):

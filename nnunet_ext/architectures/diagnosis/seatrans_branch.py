@@ -22,14 +22,10 @@ Readings and adaptations (see also :mod:`sea_block`):
 - the positional encodings ``E_m, E_d, E_md`` are learnable, one set per SeA-block, sized from the plans' patch size;
   another input size gets them interpolated (linear).
 
-Token grid and memory: stage ``i`` of a ``patch_size`` input has ``S_i = patch_size / prod(strides[:i+1])`` voxels
-and would give ``N = prod(S_i)`` tokens, and each attention stores ``B * num_heads * N^2`` floats (three attentions
-per SeA-block, up to two SeA-blocks per stage). A 3D plan with a 128^3 patch has 8^3 = 512 tokens at its
-second-to-last stage but 64^3 = 262144 at its first (``N^2`` ~ 7e10 floats per head and sample). So whenever
-``N > max_tokens`` the stage's maps are average-pooled (adaptive pooling matching ``conv_op``) to a coarser token
-grid, the longest axis halved first (:func:`pooled_token_grid`), and the SeA-block output is upsampled back
-(linear interpolation). With ``max_tokens = 256``, ``B = 2``, ``num_heads = 4`` one attention costs at most
-``2 * 4 * 256^2`` = 0.5 M floats (2 MiB in float32).
+Token grid and memory: stage ``i`` gives ``N = prod(S_i)`` tokens and each attention stores ``B * num_heads * N^2``
+floats, so whenever ``N > max_tokens`` the stage's maps are average-pooled (adaptive pooling matching ``conv_op``)
+to a coarser token grid, the longest axis halved first (:func:`pooled_token_grid`), and the SeA-block output is
+upsampled back (linear interpolation); the figures are in docs/decisions.md, "SeATrans: token grids".
 """
 
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -41,11 +37,11 @@ from torch.nn import functional as F
 
 from dynamic_network_architectures.building_blocks.helper import convert_conv_op_to_dim, get_matching_pool_op
 
+from nnunet_ext.architectures.building_blocks.diagnosis_encoder import build_diagnosis_encoder
+from nnunet_ext.architectures.building_blocks.encoder_settings import stage_sizes
+from nnunet_ext.architectures.building_blocks.sea_block import SeABlock
+from nnunet_ext.architectures.building_blocks.voxel_shuffle import voxel_shuffle
 from nnunet_ext.architectures.diagnosis.diagnosis_branch import DiagnosisBranch, PooledClassifier
-from nnunet_ext.architectures.diagnosis.diagnosis_encoder import build_diagnosis_encoder
-from nnunet_ext.architectures.diagnosis.sea_block import SeABlock
-from nnunet_ext.architectures.diagnosis.voxel_shuffle import voxel_shuffle
-from nnunet_ext.architectures.planned_encoder import stage_sizes
 
 LINEAR_INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
 

@@ -18,7 +18,9 @@ import torch
 from torch import nn
 
 from nnunet_ext.architectures.diagnosis.diagnosis_tap import DiagnosisTap
-from nnunet_ext.errors import IncompatibleCheckpointError
+from nnunet_ext.core.weights_check import check_weights_fit
+
+ADDED_MODULE = {"prefix": "diagnosis.", "name": "diagnosis branch"}
 
 
 def segmentation_probabilities(logits: torch.Tensor, softmax: bool) -> torch.Tensor:
@@ -64,18 +66,8 @@ class SegmentationAssistedDiagnosisNetwork(nn.Module):
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """``nn.Module.load_state_dict`` with an error that says what the weights are instead."""
         if strict:
-            expected = self.state_dict()
-            missing = [k for k in expected if k not in state_dict]
-            unexpected = [k for k in state_dict if k not in expected]
-            wrong = [k for k in expected if k in state_dict and tuple(state_dict[k].shape) != tuple(expected[k].shape)]
-            if missing and not any(k.startswith("diagnosis.") for k in state_dict) and not unexpected:
-                raise IncompatibleCheckpointError(
-                    "These weights have no diagnosis branch: they are a segmentation model's. Predict with the "
-                    "trainer that wrote them (checkpoint['trainer_name']), or train a diagnosis trainer on them.")
-            if missing or unexpected or wrong:
-                raise IncompatibleCheckpointError(
-                    f"These weights do not fit this segmentation-assisted diagnosis network: {len(missing)} missing "
-                    f"(first {missing[:3]}), {len(unexpected)} unexpected (first {unexpected[:3]}), {len(wrong)} of "
-                    f"another shape (first {wrong[:3]}). They come from another diagnosis method, other plans or "
-                    f"another number of channels or classes; use the trainer, plans and dataset that wrote them.")
+            check_weights_fit(self.state_dict(), state_dict, "this segmentation-assisted diagnosis network",
+                              added_module=ADDED_MODULE,
+                              other_architecture="another diagnosis method, other plans or another number of "
+                                                 "channels or classes")
         return super().load_state_dict(state_dict, strict=strict, assign=assign)

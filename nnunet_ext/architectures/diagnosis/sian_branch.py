@@ -3,7 +3,7 @@ Table 7): a diagnosis CNN on the image whose last feature maps are weighed by ma
 probabilities, then global average pooling and a linear classifier.
 
 The paper's main branch is Inception-v3 and its side-attention branch a pre-trained L-Net; here the main branch is
-:func:`~nnunet_ext.architectures.diagnosis.diagnosis_encoder.build_diagnosis_encoder` (shaped like the planned
+:func:`~nnunet_ext.architectures.building_blocks.diagnosis_encoder.build_diagnosis_encoder` (shaped like the planned
 segmentation encoder) and the side information is the segmentation network's probabilities. Table 7 found fusion at
 the feature maps better than at the input image, so only the feature-map fusion is built.
 
@@ -17,10 +17,10 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from nnunet_ext.architectures.diagnosis.channel_wise_max_pool import ChannelWiseMaxPoolWeightMap
+from nnunet_ext.architectures.building_blocks.channel_wise_max_pool import ChannelWiseMaxPoolWeightMap
+from nnunet_ext.architectures.building_blocks.diagnosis_encoder import build_diagnosis_encoder
+from nnunet_ext.architectures.building_blocks.side_attention_weight_map import SideAttentionWeightMap
 from nnunet_ext.architectures.diagnosis.diagnosis_branch import DiagnosisBranch, PooledClassifier
-from nnunet_ext.architectures.diagnosis.diagnosis_encoder import build_diagnosis_encoder
-from nnunet_ext.architectures.diagnosis.side_attention_weight_map import SideAttentionWeightMap
 
 WEIGHT_MAP_KINDS = ("learned", "cw_maxpool")
 

@@ -5,7 +5,7 @@ from torch import nn
 
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
-from nnunet_ext.architectures.diagnosis.build import build_segmentation_assisted_diagnosis_network
+from nnunet_ext.trainers.network_builders.diagnosis_network import build_segmentation_assisted_diagnosis_network
 
 
 class DiagnosisArchitecture:

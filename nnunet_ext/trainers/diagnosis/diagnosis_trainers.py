@@ -1,91 +1,87 @@
-"""The segmentation-assisted diagnosis trainers. Each name says the diagnosis method (the papers' names) and how the
-segmentation part is trained:
+"""The segmentation-assisted diagnosis trainers, one registered class per method (the papers' names). Each is
+trained jointly from scratch (nnU-Net's segmentation loss + ``diagnosis_loss_weight`` x the diagnosis loss); its
+generated variants start from a trained segmentation model (:mod:`nnunet_ext.trainers.diagnosis.variants`):
 
-* ``<Method>DiagnosisTrainer``: segmentation and diagnosis trained together from scratch (nnU-Net's segmentation
-  loss + ``diagnosis_loss_weight`` x the diagnosis loss).
 * ``<Method>DiagnosisTrainer_FrozenSegmentation``: the segmentation part is a trained segmentation model (by default
   ``nnUNetTrainer``'s model of the same dataset, plans, configuration and fold; or ``$NNUNET_EXT_SEGMENTATION_MODEL``),
   frozen; only the diagnosis branch trains (the papers' setting).
 * ``BaseMultiDiagnosisTrainer_PretrainedSegmentation``: Base-multi starting from such a model, all trained further
   (a head on a frozen bottleneck would not be the multi-task baseline).
+
+Adding a method: a branch in ``architectures/diagnosis/`` with its name in ``diagnosis_methods.py``, and one class
+here.
 """
 
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from nnunet_ext.trainers.checkpoint_origin import CheckpointOriginCheck
 from nnunet_ext.trainers.diagnosis.architecture import DiagnosisArchitecture
+from nnunet_ext.trainers.diagnosis.batch_targets import DiagnosisBatchTargets
 from nnunet_ext.trainers.diagnosis.epoch_score import DiagnosisEpochScore
 from nnunet_ext.trainers.diagnosis.final_validation import DiagnosisFinalValidation
 from nnunet_ext.trainers.diagnosis.labels_loading import DiagnosisLabelsLoading
 from nnunet_ext.trainers.diagnosis.loss import DiagnosisLoss
-from nnunet_ext.trainers.diagnosis.segmentation_model import TrainedSegmentationModel
+from nnunet_ext.trainers.diagnosis.segmentation_model import SegmentationFromTrainedModel
+from nnunet_ext.trainers.diagnosis.variants import FROZEN_SEGMENTATION, PRETRAINED_SEGMENTATION
+from nnunet_ext.trainers.registry import register_trainer
+
+DIAGNOSIS = ("diagnosis",)
 
 
-class SegmentationAssistedDiagnosisTrainer(DiagnosisFinalValidation, DiagnosisEpochScore, DiagnosisLoss,
-                                           DiagnosisLabelsLoading, DiagnosisArchitecture, CheckpointOriginCheck,
-                                           nnUNetTrainer):
-    """The composition every diagnosis trainer shares; ``diagnosis_method`` picks the branch."""
+class _DiagnosisTrainer(DiagnosisFinalValidation, DiagnosisEpochScore, DiagnosisBatchTargets, DiagnosisLoss,
+                        SegmentationFromTrainedModel, DiagnosisLabelsLoading, DiagnosisArchitecture,
+                        CheckpointOriginCheck, nnUNetTrainer):
+    """The composition every diagnosis trainer shares (each mixin overrides its own hooks, so their order among
+    themselves does not matter); ``diagnosis_method`` picks the branch. Not a trainer of its own."""
 
 
-class ImageOnlyDiagnosisTrainer(SegmentationAssistedDiagnosisTrainer):
+@register_trainer("diagnosis", "diagnosis CNN (a dynamic-network-architectures encoder shaped like the plans' "
+                               "encoder) on the image only, no mask", tags=DIAGNOSIS, variants=(FROZEN_SEGMENTATION,))
+class ImageOnlyDiagnosisTrainer(_DiagnosisTrainer):
     """The classifier without mask: the diagnosis CNN sees the image only."""
     diagnosis_method = "image_only"
 
 
-class BaseMultiDiagnosisTrainer(SegmentationAssistedDiagnosisTrainer):
+@register_trainer("diagnosis", "Base-multi: a head (global average pooling + linear) on the segmentation "
+                               "encoder's bottleneck", tags=DIAGNOSIS, variants=(PRETRAINED_SEGMENTATION,))
+class BaseMultiDiagnosisTrainer(_DiagnosisTrainer):
     """Base-multi: a classification head on the segmentation encoder's bottleneck."""
     diagnosis_method = "base_multi"
 
 
-class BaseCatDiagnosisTrainer(SegmentationAssistedDiagnosisTrainer):
+@register_trainer("diagnosis", "Base-cat: the diagnosis CNN on the image concatenated with the segmentation "
+                               "probabilities", tags=DIAGNOSIS, variants=(FROZEN_SEGMENTATION,))
+class BaseCatDiagnosisTrainer(_DiagnosisTrainer):
     """Base-cat: the diagnosis CNN sees the image and the segmentation probabilities."""
     diagnosis_method = "base_cat"
 
 
-class BaseROIDiagnosisTrainer(SegmentationAssistedDiagnosisTrainer):
+@register_trainer("diagnosis", "Base-ROI: the diagnosis CNN on the box around the predicted foreground (+10 % "
+                               "margin), resized to the patch", tags=DIAGNOSIS, variants=(FROZEN_SEGMENTATION,))
+class BaseROIDiagnosisTrainer(_DiagnosisTrainer):
     """Base-ROI: the diagnosis CNN sees the region around the predicted segmentation."""
     diagnosis_method = "base_roi"
 
 
-class SiANDiagnosisTrainer(SegmentationAssistedDiagnosisTrainer):
+@register_trainer("diagnosis", "SiAN: the diagnosis CNN's last features times learned weight maps from the lesion "
+                               "probabilities (two 3x3 convs + sigmoid, eq. 7), pooled, linear classifier",
+                  tags=DIAGNOSIS, variants=(FROZEN_SEGMENTATION,), e2e_configuration="2d",
+                  e2e_variant=FROZEN_SEGMENTATION.suffix)
+class SiANDiagnosisTrainer(_DiagnosisTrainer):
     """SiAN: learned side-attention weight maps (eq. 7) on the diagnosis CNN's last features."""
     diagnosis_method = "sian"
 
 
-class SiANCWMaxPoolDiagnosisTrainer(SegmentationAssistedDiagnosisTrainer):
+@register_trainer("diagnosis", "SiAN with CW-MaxPool weight maps (eq. 6)", tags=DIAGNOSIS,
+                  variants=(FROZEN_SEGMENTATION,))
+class SiANCWMaxPoolDiagnosisTrainer(_DiagnosisTrainer):
     """SiAN with CW-MaxPool weight maps (eq. 6)."""
     diagnosis_method = "sian_cw_maxpool"
 
 
-class SeATransDiagnosisTrainer(SegmentationAssistedDiagnosisTrainer):
+@register_trainer("diagnosis", "SeATrans: SeA-blocks (cross-attention between segmentation and diagnosis "
+                               "features) with the asymmetric multi-scale interaction", tags=DIAGNOSIS,
+                  variants=(FROZEN_SEGMENTATION,))
+class SeATransDiagnosisTrainer(_DiagnosisTrainer):
     """SeATrans: SeA-blocks with the asymmetric multi-scale interaction."""
     diagnosis_method = "seatrans"
-
-
-class ImageOnlyDiagnosisTrainer_FrozenSegmentation(TrainedSegmentationModel, ImageOnlyDiagnosisTrainer):
-    """Image-only diagnosis next to a trained, frozen segmentation model."""
-
-
-class BaseCatDiagnosisTrainer_FrozenSegmentation(TrainedSegmentationModel, BaseCatDiagnosisTrainer):
-    """Base-cat on a trained, frozen segmentation model."""
-
-
-class BaseROIDiagnosisTrainer_FrozenSegmentation(TrainedSegmentationModel, BaseROIDiagnosisTrainer):
-    """Base-ROI on a trained, frozen segmentation model."""
-
-
-class SiANDiagnosisTrainer_FrozenSegmentation(TrainedSegmentationModel, SiANDiagnosisTrainer):
-    """SiAN on a trained, frozen segmentation model."""
-
-
-class SiANCWMaxPoolDiagnosisTrainer_FrozenSegmentation(TrainedSegmentationModel, SiANCWMaxPoolDiagnosisTrainer):
-    """SiAN (CW-MaxPool) on a trained, frozen segmentation model."""
-
-
-class SeATransDiagnosisTrainer_FrozenSegmentation(TrainedSegmentationModel, SeATransDiagnosisTrainer):
-    """SeATrans on a trained, frozen segmentation model."""
-
-
-class BaseMultiDiagnosisTrainer_PretrainedSegmentation(TrainedSegmentationModel, BaseMultiDiagnosisTrainer):
-    """Base-multi starting from a trained segmentation model, segmentation and diagnosis trained further."""
-    freeze_segmentation = False

@@ -2,39 +2,10 @@
 is built, before any training), put the classes into the plans the model is saved with, and copy the file to the
 preprocessed folder and the model folder."""
 
-import os
-from os.path import isdir, join
-
-from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
-from nnunetv2.utilities.utils import get_identifiers_from_splitted_dataset_folder
-
-from nnunet_ext.diagnosis.labels import copy_diagnosis_labels, find_diagnosis_labels, load_diagnosis_labels
+from nnunet_ext.core.errors import UnsupportedConfigurationError
+from nnunet_ext.diagnosis.dataset_labels import load_dataset_diagnosis_labels
+from nnunet_ext.diagnosis.labels import copy_diagnosis_labels
 from nnunet_ext.diagnosis.plans_entry import add_diagnosis_settings
-from nnunet_ext.errors import UnsupportedConfigurationError
-
-
-def raw_dataset_folder(dataset_name: str):
-    """``$nnUNet_raw/<dataset_name>`` when it exists, else None (prediction and validation need no raw data)."""
-    raw = os.environ.get("nnUNet_raw")
-    folder = join(raw, dataset_name) if raw else None
-    return folder if folder and isdir(folder) else None
-
-
-def test_case_ids(raw_folder, file_ending: str):
-    """Case ids of the raw dataset's ``imagesTs`` (file names without ``_XXXX`` and the ending), if any."""
-    images = join(raw_folder, "imagesTs") if raw_folder else None
-    if not images or not isdir(images):
-        return []
-    return get_identifiers_from_splitted_dataset_folder(images, file_ending)
-
-
-def training_case_ids(preprocessed_folder: str):
-    """The case ids nnU-Net preprocessed for training (from its preprocessed data folder)."""
-    if not isdir(preprocessed_folder):
-        raise UnsupportedConfigurationError(
-            f"No preprocessed data at {preprocessed_folder}: run nnUNetv2_plan_and_preprocess for this dataset and "
-            f"configuration before training.")
-    return infer_dataset_class(preprocessed_folder).get_identifiers(preprocessed_folder)
 
 
 class DiagnosisLabelsLoading:
@@ -45,14 +16,13 @@ class DiagnosisLabelsLoading:
             raise UnsupportedConfigurationError(
                 f"Configuration '{self.configuration_name}' is a cascade stage; the diagnosis trainers support "
                 f"single-stage configurations (2d, 3d_fullres, 3d_lowres). Train one of those.")
-        raw_folder = raw_dataset_folder(self.plans_manager.dataset_name)
-        labels_file = find_diagnosis_labels(raw_folder, self.preprocessed_dataset_folder_base)
-        self.diagnosis_labels = load_diagnosis_labels(
-            labels_file, training_case_ids(self.preprocessed_dataset_folder),
-            test_case_ids(raw_folder, self.dataset_json["file_ending"]))
+        self.diagnosis_labels = load_dataset_diagnosis_labels(
+            self.plans_manager.dataset_name, self.preprocessed_dataset_folder_base, self.preprocessed_dataset_folder,
+            self.dataset_json["file_ending"])
         add_diagnosis_settings(self.plans_manager.plans, self.diagnosis_labels,
                                segmentation_softmax=not self.label_manager.has_regions)
-        self.print_to_log_file(f"Diagnosis labels: {labels_file}, classes {self.diagnosis_labels.classes}")
+        self.print_to_log_file(f"Diagnosis labels: {self.diagnosis_labels.source}, classes "
+                               f"{self.diagnosis_labels.classes}")
         super().initialize()
 
     def on_train_start(self):

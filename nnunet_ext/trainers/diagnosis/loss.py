@@ -1,16 +1,14 @@
-"""Mixin: train the diagnosis with the segmentation. Every training and validation batch gets the diagnosis
-targets of its cases (``batch['keys']``); the loss adds the weighted diagnosis loss to nnU-Net's segmentation loss,
-or, with ``train_segmentation = False`` (a frozen segmentation model), is the diagnosis loss alone."""
+"""Mixin: the loss of a diagnosis trainer. nnU-Net's segmentation loss plus ``diagnosis_loss_weight`` x the
+diagnosis loss; with a frozen segmentation part (``freeze_segmentation``) the diagnosis loss alone. The diagnosis
+logits and targets reach the loss through the network's tap, which this mixin creates and attaches."""
 
 from nnunet_ext.architectures.diagnosis.diagnosis_tap import DiagnosisTap, attach_diagnosis_tap
-from nnunet_ext.diagnosis.batch_targets import diagnosis_targets
-from nnunet_ext.errors import UnsupportedConfigurationError
+from nnunet_ext.core.errors import UnsupportedConfigurationError
 from nnunet_ext.losses.segmentation_assisted_diagnosis import SegmentationAssistedDiagnosisLoss
 
 
 class DiagnosisLoss:
     diagnosis_loss_weight = 1.0  # weight of the diagnosis loss next to nnU-Net's segmentation loss (joint training)
-    train_segmentation = True
 
     def _build_loss(self):
         if self.diagnosis_loss_weight <= 0:
@@ -19,17 +17,6 @@ class DiagnosisLoss:
                 f"positive, or the diagnosis branch learns nothing.")
         self.diagnosis_tap = DiagnosisTap()
         attach_diagnosis_tap(self.network, self.diagnosis_tap)
-        segmentation_loss = super()._build_loss() if self.train_segmentation else None
+        frozen = getattr(self, "freeze_segmentation", False)  # SegmentationFromTrainedModel's, set by the variants
+        segmentation_loss = None if frozen else super()._build_loss()
         return SegmentationAssistedDiagnosisLoss(segmentation_loss, self.diagnosis_tap, self.diagnosis_loss_weight)
-
-    def _prepare_diagnosis_batch(self, batch: dict) -> None:
-        self.diagnosis_tap.clear()
-        self.diagnosis_tap.targets = diagnosis_targets(self.diagnosis_labels, batch["keys"], self.device)
-
-    def train_step(self, batch: dict) -> dict:
-        self._prepare_diagnosis_batch(batch)
-        return super().train_step(batch)
-
-    def validation_step(self, batch: dict) -> dict:
-        self._prepare_diagnosis_batch(batch)
-        return super().validation_step(batch)

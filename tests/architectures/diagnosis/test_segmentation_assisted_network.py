@@ -10,12 +10,12 @@ import torch
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-from nnunet_ext.architectures.diagnosis.build import build_segmentation_assisted_diagnosis_network
 from nnunet_ext.architectures.diagnosis.diagnosis_methods import DIAGNOSIS_METHODS
 from nnunet_ext.architectures.diagnosis.diagnosis_tap import DiagnosisTap, attach_diagnosis_tap
+from nnunet_ext.core.errors import IncompatibleCheckpointError
 from nnunet_ext.diagnosis.labels import DiagnosisLabels
 from nnunet_ext.diagnosis.plans_entry import add_diagnosis_settings
-from nnunet_ext.errors import IncompatibleCheckpointError
+from nnunet_ext.trainers.network_builders.diagnosis_network import build_segmentation_assisted_diagnosis_network
 
 NUM_SEGMENTATION_CLASSES = 3  # background, organ, lesion
 

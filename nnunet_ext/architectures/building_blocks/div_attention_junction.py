@@ -1,0 +1,83 @@
+"""One Div-attention module at the junction of two adjacent decoder paths (Jiang et al., eq. 1-5, Fig. 1b).
+
+Which tensors are the paths' "outputs" ``O``: eq. (2)-(3) call ``Sigmoid(O)`` the *predicted masks* of the two
+paths and the paper's point is the divergence between *predictions* made at different scales, so ``O_i`` is the
+upper path's segmentation logits (``K`` channels, from nnU-Net's own per-stage 1x1 segmentation layer) and
+``O_{i-1}`` is the output of the junction below (the lowest path's logits at the bottom of the chain). Working in
+the ``K`` prediction channels, not in the decoder's feature channels, keeps the module's cost small next to the
+U-Net it is plugged into.
+
+Per junction, all built from the plans' ``conv_op`` (and the norm, non-linearity and kernel size of that stage)::
+
+    O_{i-1}' = Conv1x1(UpConv(O_{i-1}))                     eq. (1)  transposed conv with the decoder's stride
+    M_i, M_{i-1} = sigmoid(O_i), sigmoid(O_{i-1}')          eq. (2), (3)
+    attn = divergence_attention(M_i, M_{i-1})               eq. (4)  see divergence_attention.py for the reading
+    F_i = ConvNormNonlin(resize(image))                     side branch: the network input at this path's size
+    M_ref = attn * F_i                                      eq. (5)
+    output = O_i + Conv1x1(ConvNormNonlin(O_i + O_{i-1}' + M_ref))
+                                                            "fused with O_{i-1} and O_i by adding and convolutions";
+                                                            the 1x1 layer predicts the intermediate output
+
+The fused map is *added* to the upper path's prediction ``O_i`` (the residual reading of "fused by adding"): each
+junction refines nnU-Net's own prediction of its path instead of replacing it (why: docs/decisions.md, "Div-attention:
+the residual").
+"""
+
+from typing import Sequence, Type
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.modules.conv import _ConvNd
+
+from dynamic_network_architectures.building_blocks.helper import get_matching_convtransp
+from dynamic_network_architectures.building_blocks.simple_conv_blocks import ConvDropoutNormReLU
+
+from nnunet_ext.architectures.building_blocks.divergence_attention import divergence_attention
+
+
+class DivAttentionJunction(nn.Module):
+    """Refines the upper path's prediction where it disagrees with the path below.
+
+    :param conv_op: the plans' convolution class (``nn.Conv2d`` or ``nn.Conv3d``); every other op is derived from it.
+    :param num_classes: ``K``, the number of segmentation outputs (classes incl. background, or regions).
+    :param num_input_channels: channels of the network input (the image), for the side branch.
+    :param upsample_stride: stride between the lower and the upper path (the decoder's transposed-conv stride).
+    :param kernel_size: kernel of the side-branch and fusion convolutions (the plans' kernel at this resolution).
+    :param fusion_channels: width of the fused, divergence-enhanced feature map.
+    :param block_kwargs: ``conv_bias``, ``norm_op``, ``norm_op_kwargs``, ``dropout_op``, ``dropout_op_kwargs``,
+        ``nonlin``, ``nonlin_kwargs`` as the plans give them (passed to dynamic-network-architectures' blocks).
+    """
+
+    def __init__(self, conv_op: Type[_ConvNd], num_classes: int, num_input_channels: int,
+                 upsample_stride: Sequence[int], kernel_size: Sequence[int], fusion_channels: int, **block_kwargs):
+        super().__init__()
+        transposed_conv_op = get_matching_convtransp(conv_op=conv_op)
+        self.upsample = transposed_conv_op(num_classes, num_classes, upsample_stride, upsample_stride)
+        self.align = conv_op(num_classes, num_classes, 1)
+        self.input_features = ConvDropoutNormReLU(conv_op, num_input_channels, num_classes, kernel_size, 1,
+                                                  **block_kwargs)
+        self.fusion = ConvDropoutNormReLU(conv_op, num_classes, fusion_channels, kernel_size, 1, **block_kwargs)
+        self.prediction = conv_op(fusion_channels, num_classes, 1)
+
+    def align_lower(self, lower_output: torch.Tensor) -> torch.Tensor:
+        """Eq. (1): ``(B, K, *lower_spatial)`` -> ``(B, K, *upper_spatial)``."""
+        return self.align(self.upsample(lower_output))
+
+    def attention_map(self, upper_logits: torch.Tensor, aligned_lower: torch.Tensor) -> torch.Tensor:
+        """Eq. (2)-(4): ``(B, K, *spatial)`` attention, largest where the two paths' masks disagree."""
+        return divergence_attention(torch.sigmoid(upper_logits), torch.sigmoid(aligned_lower))
+
+    def forward(self, upper_logits: torch.Tensor, lower_output: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """
+        :param upper_logits: ``(B, K, *S)`` the upper path's segmentation logits ``O_i``.
+        :param lower_output: ``(B, K, *S / stride)`` the lower path's output ``O_{i-1}``.
+        :param image: ``(B, C_in, *S_image)`` the network input; area-resized to ``S`` when ``S != S_image``.
+        :return: ``(B, K, *S)`` the refined segmentation logits of the upper path.
+        """
+        aligned_lower = self.align_lower(lower_output)
+        attention = self.attention_map(upper_logits, aligned_lower)
+        if image.shape[2:] != upper_logits.shape[2:]:
+            image = F.interpolate(image, size=upper_logits.shape[2:], mode="area")
+        refined = attention * self.input_features(image)
+        return upper_logits + self.prediction(self.fusion(upper_logits + aligned_lower + refined))

@@ -1,0 +1,48 @@
+"""``nnunet_ext_predict`` hands nnUNetv2_predict's own arguments to nnU-Net with ``--save_probabilities`` (once), then
+writes the presence CSV into the ``-o`` folder. No real prediction here: nnU-Net's entry point is replaced."""
+
+import sys
+
+import pytest
+
+import nnunet_ext.cli.predict as predict
+from nnunet_ext.cli.predict import nnunet_predict_arguments
+
+BASE = ["-i", "images", "-o", "predictions", "-d", "501", "-c", "3d_fullres", "-f", "0", "1", "-device", "cpu"]
+
+
+def test_save_probabilities_is_added_and_the_output_folder_found():
+    nnunet_argv, output_folder = nnunet_predict_arguments(BASE)
+    assert nnunet_argv == [*BASE, "--save_probabilities"]
+    assert output_folder == "predictions"
+
+
+def test_save_probabilities_given_by_the_user_is_not_repeated():
+    argv = ["-d", "501", "--save_probabilities", "-c", "2d", "-i", "images", "-o", "out"]
+    nnunet_argv, output_folder = nnunet_predict_arguments(argv)
+    assert nnunet_argv == argv and nnunet_argv.count("--save_probabilities") == 1
+    assert output_folder == "out"
+
+
+@pytest.mark.parametrize("output_argument", [["-o", "out dir"], ["-o=out dir"], ["-oout dir"]])
+def test_every_argparse_spelling_of_the_output_folder_is_found(output_argument):
+    _, output_folder = nnunet_predict_arguments(["-i", "images", *output_argument, "-d", "501", "-c", "2d"])
+    assert output_folder == "out dir"
+
+
+def test_missing_output_folder_is_left_for_nnunet_to_report():
+    nnunet_argv, output_folder = nnunet_predict_arguments(["-i", "images"])
+    assert output_folder is None and nnunet_argv == ["-i", "images", "--save_probabilities"]
+
+
+def test_main_runs_nnunet_on_the_prepared_arguments_then_writes_the_csv(monkeypatch, capsys):
+    seen = {}
+    monkeypatch.setattr(sys, "argv", ["nnunet_ext_predict"])
+    monkeypatch.setattr(predict.predict_from_raw_data, "predict_entry_point",
+                        lambda: seen.setdefault("argv", list(sys.argv)))
+    monkeypatch.setattr(predict, "write_presence_probabilities_csv",
+                        lambda folder: seen.setdefault("csv_folder", folder) + "/presence_probabilities.csv")
+    predict.main(BASE)
+    assert seen["argv"] == ["nnunet_ext_predict", *BASE, "--save_probabilities"]
+    assert seen["csv_folder"] == "predictions"
+    assert "predictions/presence_probabilities.csv" in capsys.readouterr().out
