@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
     echo "[setup] creating .venv with $("$PYTHON" --version 2>&1)"
     "$PYTHON" -m venv .venv
 fi
-echo "[setup] installing torch 2.14.1, torchvision 0.29.1, nnU-Net 2.8.1 and nnunet_ext into .venv (first time: ~2 min)"
+echo "[setup] installing torch 2.14.1, torchvision 0.29.1, nnU-Net 2.8.1 and nnunet_ext into .venv (first time: ~4 min)"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements/tested.txt \
     "torch==2.14.1" "torchvision==0.29.1" "nnunetv2==2.8.1" ".[test]" 2>&1 | sed '/^WARNING: Location/d'
 # pip skips a local package whose version is already installed: always put the current sources in place (and
