@@ -92,18 +92,52 @@ def create_workspace(work_dir: Path, environ: Dict[str, str]) -> Workspace:
     return Workspace(work_dir, dict(planning, nnUNet_n_proc_DA="0", nnUNet_def_n_proc="1"), raw)
 
 
-class SharedRuns:
+class Helpers:
+    """Assertions and commands the end-to-end test files share (a fixture: test modules do not import each other
+    under pytest's importlib mode)."""
+
+    dataset_id, dataset_name, test_cases = DATASET_ID, DATASET_NAME, TEST_CASES
+    predict_arguments = staticmethod(predict_arguments)
+
+    @staticmethod
+    def assert_valid_dice(summary: dict, labels=("1", "2")) -> None:
+        for label in labels:
+            dice = summary["mean"][label]["Dice"]
+            assert not math.isnan(dice) and 0.0 <= dice <= 1.0, (label, dice)
+
+    @staticmethod
+    def isolated_copy(workspace: Workspace, folder: Path) -> Dict[str, str]:
+        """An environment whose nnU-Net folders under ``folder`` hold copies of the session's raw and preprocessed
+        dataset and no model: a test may change or remove files there without touching what others read."""
+        environment = dict(workspace.environment)
+        for variable in ("nnUNet_raw", "nnUNet_preprocessed"):
+            shutil.copytree(Path(workspace.environment[variable]) / DATASET_NAME, folder / variable / DATASET_NAME)
+            environment[variable] = str(folder / variable)
+        environment["nnUNet_results"] = str(folder / "nnUNet_results")
+        return environment
+
+    @staticmethod
+    def train_expecting_failure(workspace: Workspace, trainer: str, configuration: str,
+                                environment: Optional[Dict[str, str]] = None, extra=()) -> str:
+        """Run ``nnUNetv2_train`` that must fail; its stdout and stderr."""
+        completed = subprocess.run([command_path("nnUNetv2_train"), str(DATASET_ID), configuration, "0", "-tr",
+                                    trainer, "-device", "cpu", *extra],
+                                   env=environment or workspace.environment, capture_output=True, text=True,
+                                   timeout=600)
+        assert completed.returncode != 0, completed.stdout[-2000:]
+        return completed.stdout + completed.stderr
+
+
+class SharedRuns(Helpers):
     """The session's expensive runs of nnU-Net's commands, each computed once, in a pool of two threads that run the
     commands in subprocesses: the workspace, models, stock predictions, evaluations, and the pipelines that test
     modules define. Every method returns a ``Future``.
 
     A run waits only for runs submitted before it (what it needs is submitted first), and the pool takes runs in
     order, so what a run waits for has already started: the pool cannot deadlock. A run that asks, from inside the
-    pool, for something submitted after it (a need it did not declare) gets an error instead of a hang.
+    pool, for something submitted after it (a need it did not declare) gets an error instead of a hang. The
+    pipelines get this object, with the constants and commands of :class:`Helpers` (the tests' ``e2e`` fixture).
     """
-
-    dataset_id, dataset_name, test_cases = DATASET_ID, DATASET_NAME, TEST_CASES
-    predict_arguments = staticmethod(predict_arguments)
 
     def __init__(self, work_dir: Path, workers: int = 2):
         self.work_dir = work_dir
@@ -277,39 +311,3 @@ def shared_pipeline(request) -> Callable[[str], object]:
 @pytest.fixture(scope="session")
 def e2e() -> "Helpers":
     return Helpers()
-
-
-class Helpers:
-    """Assertions and commands the end-to-end test files share (a fixture: test modules do not import each other
-    under pytest's importlib mode)."""
-
-    dataset_id, dataset_name, test_cases = DATASET_ID, DATASET_NAME, TEST_CASES
-    predict_arguments = staticmethod(predict_arguments)
-
-    @staticmethod
-    def assert_valid_dice(summary: dict, labels=("1", "2")) -> None:
-        for label in labels:
-            dice = summary["mean"][label]["Dice"]
-            assert not math.isnan(dice) and 0.0 <= dice <= 1.0, (label, dice)
-
-    @staticmethod
-    def isolated_copy(workspace: Workspace, folder: Path) -> Dict[str, str]:
-        """An environment whose nnU-Net folders under ``folder`` hold copies of the session's raw and preprocessed
-        dataset and no model: a test may change or remove files there without touching what others read."""
-        environment = dict(workspace.environment)
-        for variable in ("nnUNet_raw", "nnUNet_preprocessed"):
-            shutil.copytree(Path(workspace.environment[variable]) / DATASET_NAME, folder / variable / DATASET_NAME)
-            environment[variable] = str(folder / variable)
-        environment["nnUNet_results"] = str(folder / "nnUNet_results")
-        return environment
-
-    @staticmethod
-    def train_expecting_failure(workspace: Workspace, trainer: str, configuration: str,
-                                environment: Optional[Dict[str, str]] = None, extra=()) -> str:
-        """Run ``nnUNetv2_train`` that must fail; its stdout and stderr."""
-        completed = subprocess.run([command_path("nnUNetv2_train"), str(DATASET_ID), configuration, "0", "-tr",
-                                    trainer, "-device", "cpu", *extra],
-                                   env=environment or workspace.environment, capture_output=True, text=True,
-                                   timeout=600)
-        assert completed.returncode != 0, completed.stdout[-2000:]
-        return completed.stdout + completed.stderr

@@ -148,7 +148,7 @@ def test_the_readme_table_is_the_registrys():
         assert f"`{name}`" in match.group(1)
 
 
-def test_the_registry_module_lists_nothing_by_itself():
+def test_unknown_tags_select_nothing_and_unknown_names_are_named():
     assert registry.list_trainers(tag="no such tag") == []
     with pytest.raises(KeyError, match="No registered trainer 'Nope'"):
         get_trainer("Nope")
