@@ -59,7 +59,7 @@ SHARED_PIPELINES = {"diagnosis_predicted_by_nnunet_ext": (predict_with_ours, MOD
 def trained(e2e_workspace, trained_model):
     segmentation, diagnosis = trained_model(SEGMENTATION_TRAINER, "2d"), trained_model(TRAINER, "2d")
     return {"work_dir": e2e_workspace.work_dir, "environment": diagnosis.environment, "raw": e2e_workspace.raw,
-            "workspace": e2e_workspace, "model": diagnosis.folder, "diagnosis": diagnosis,
+            "workspace": e2e_workspace, "model": diagnosis.folder,
             "segmentation_model": segmentation.folder}
 
 
@@ -124,7 +124,10 @@ BATCH_SCRIPT = textwrap.dedent("""
     print("RESULT" + json.dumps({"augmenter": type(loaders[0]).__name__, "batches": [
         {"keys": [str(k) for k in b["keys"]],
          "targets": diagnosis_targets(trainer.diagnosis_labels, b["keys"], torch.device("cpu")).tolist()}
-        for b in batches]}))
+        for b in batches]}), flush=True)
+    for loader in loaders:  # as nnU-Net's on_train_end: stop the augmentation workers before the interpreter exits
+        if hasattr(loader, "_finish"):
+            loader._finish()
 """)
 
 
