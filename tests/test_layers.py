@@ -35,7 +35,7 @@ def test_the_package_keeps_its_layers():
 
 
 @pytest.mark.parametrize("added_import, broken_contract", [
-    ("import nnunet_ext.trainers.registry", "cli > trainers > datasets"),
+    ("import nnunet_ext.trainers.registry", "reliability > trainers > datasets"),
     ("import nnunetv2.utilities.get_network_from_plans", "no nnU-Net"),
 ])
 def test_an_import_that_points_up_breaks_the_contract(tmp_path, added_import, broken_contract):

@@ -14,7 +14,6 @@ nnU-Net weights the lowest deep-supervision output by 0, so "intermediate superv
 lowest" (the paper) is exactly nnU-Net's deep supervision. The state dict is the same whatever the flag.
 """
 
-from contextlib import contextmanager
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
@@ -28,15 +27,24 @@ from nnunet_ext.core.weights_check import check_weights_fit
 ADDED_MODULE = {"prefix": "div_attention.", "name": "Div-attention"}
 
 
-@contextmanager
-def every_path_output(decoder: nn.Module):
-    """Make a dynamic-network-architectures decoder return the logits of all its paths while the block runs."""
-    requested = decoder.deep_supervision
-    decoder.deep_supervision = True
-    try:
-        yield
-    finally:
-        decoder.deep_supervision = requested
+def every_path_logits(decoder: nn.Module, skips: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+    """The segmentation logits of every path of a dynamic-network-architectures ``UNetDecoder``, lowest path first,
+    whatever its ``deep_supervision`` flag: the decoder's own modules (``transpconvs``, ``stages``, ``seg_layers``),
+    run in the order ``UNetDecoder.forward`` runs them.
+
+    Reading the paths this way instead of switching ``decoder.deep_supervision`` on for the call keeps ``forward``
+    free of state changes, which ``torch.compile`` would otherwise have to guard (nnU-Net compiles the network and
+    toggles the flag itself between training and validation).
+
+    :param skips: the encoder's stage outputs, highest resolution first (bottleneck last).
+    :return: ``[P_0 (lowest), ..., P_{S-1} (full resolution)]``, each ``(B, K, *path_size)``.
+    """
+    features = skips[-1]
+    logits = []
+    for s, (upsample, stage, seg_layer) in enumerate(zip(decoder.transpconvs, decoder.stages, decoder.seg_layers)):
+        features = stage(torch.cat((upsample(features), skips[-(s + 2)]), 1))
+        logits.append(seg_layer(features))
+    return logits
 
 
 def default_fusion_channels(num_classes: int) -> int:
@@ -79,9 +87,7 @@ class DivAttentionUNet(nn.Module):
             self.div_attention.apply(unet.initialize)
 
     def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
-        skips = self.encoder(x)
-        with every_path_output(self.decoder):
-            path_logits = self.decoder(skips)[::-1]  # lowest path first
+        path_logits = every_path_logits(self.decoder, self.encoder(x))
         refined = [path_logits[0]]
         for junction, upper_logits in zip(self.div_attention, path_logits[1:]):
             refined.append(junction(upper_logits, refined[-1], x))
@@ -94,9 +100,11 @@ class DivAttentionUNet(nn.Module):
 
     def compute_conv_feature_map_size(self, input_size: Sequence[int]) -> np.int64:
         """Number of feature-map elements, as nnU-Net's planners use it to estimate memory (cf. PlainConvUNet)."""
-        with every_path_output(self.decoder):
-            total = self.encoder.compute_conv_feature_map_size(input_size)
-            total += self.decoder.compute_conv_feature_map_size(input_size)
+        total = self.encoder.compute_conv_feature_map_size(input_size)
+        total += self.decoder.compute_conv_feature_map_size(input_size)
+        if not self.decoder.deep_supervision:  # the decoder counts its other paths' logits only with the flag on
+            total += sum(np.prod([self.decoder.num_classes, *size], dtype=np.int64)
+                         for size in self.path_sizes(input_size)[:-1])
         num_classes = self.decoder.num_classes
         for junction, size in zip(self.div_attention, self.path_sizes(input_size)[1:]):
             # upsampled, aligned, attention, masks (2), refined, sum, prediction: 8 maps of K channels

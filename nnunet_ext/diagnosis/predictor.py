@@ -1,14 +1,16 @@
 """nnU-Net's predictor, plus one diagnosis per case for a model trained by a diagnosis trainer.
 
 ``DiagnosisPredictor`` predicts and exports segmentations exactly as ``nnUNetPredictor`` does; while it predicts a
-case, a :class:`~nnunet_ext.architectures.diagnosis.diagnosis_tap.DiagnosisTap` on the network collects the
-diagnosis logits of every sliding-window tile, mirror and fold, and the case's class probabilities follow the rule
+case, the network's diagnosis output is on and a
+:class:`~nnunet_ext.architectures.diagnosis.diagnosis_tap.DiagnosisRecorder` around it hands nnU-Net's sliding window
+the segmentation and collects the diagnosis logits of every tile, mirror and fold in a tap, and the case's class probabilities follow the rule
 of :mod:`nnunet_ext.diagnosis.aggregation` (the one validation uses). After ``predict_from_files`` (or its
 sequential twin) the output folder gets ``diagnosis_predictions.csv`` (:mod:`nnunet_ext.diagnosis.predictions_csv`),
 with the class names stored in the model's plans. For a model without a diagnosis branch it is nnU-Net's predictor.
 """
 
 import os
+from contextlib import contextmanager
 from os.path import join
 from typing import Dict, List, Optional
 
@@ -18,7 +20,7 @@ import torch
 from nnunetv2.configuration import default_num_processes
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
-from nnunet_ext.architectures.diagnosis.diagnosis_tap import DiagnosisTap, attach_diagnosis_tap
+from nnunet_ext.architectures.diagnosis.diagnosis_tap import DiagnosisRecorder, DiagnosisTap, set_diagnosis_output
 from nnunet_ext.diagnosis.aggregation import case_probabilities
 from nnunet_ext.diagnosis.plans_entry import DIAGNOSIS_PLANS_KEY
 from nnunet_ext.diagnosis.predictions_csv import read_diagnosis_csv, write_diagnosis_csv
@@ -61,16 +63,41 @@ class DiagnosisPredictor(nnUNetPredictor):
             return None
         return case_id_of_output(output)
 
+    @contextmanager
+    def recording_diagnosis(self, tap: DiagnosisTap):
+        """While the block runs, the network's diagnosis output is on and every forward pass of the sliding window
+        leaves its diagnosis logits in ``tap`` (cleared first). Does nothing for a network without diagnosis."""
+        tap.clear()
+        if not set_diagnosis_output(self.network, True):
+            yield
+            return
+        self._diagnosis_tap = tap
+        try:
+            yield
+        finally:
+            self._diagnosis_tap = None
+            set_diagnosis_output(self.network, False)
+
+    def _internal_maybe_mirror_and_predict(self, x: torch.Tensor) -> torch.Tensor:
+        tap = getattr(self, "_diagnosis_tap", None)
+        if tap is None:
+            return super()._internal_maybe_mirror_and_predict(x)
+        network = self.network
+        self.network = DiagnosisRecorder(network, tap)  # only for nnU-Net's network(x) calls of this tile
+        try:
+            return super()._internal_maybe_mirror_and_predict(x)
+        finally:
+            self.network = network
+
     def predict_logits_from_preprocessed_data(self, data: torch.Tensor) -> torch.Tensor:
         case_id = self._next_case_id()
-        tap = DiagnosisTap()
-        if case_id is None or self.diagnosis_classes is None or not attach_diagnosis_tap(self.network, tap):
+        if case_id is None or self.diagnosis_classes is None:
             return super().predict_logits_from_preprocessed_data(data)
-        try:
+        tap = DiagnosisTap()
+        with self.recording_diagnosis(tap):
             logits = super().predict_logits_from_preprocessed_data(data)
-        finally:
-            attach_diagnosis_tap(self.network, None)
-        self.diagnosis_probabilities[case_id] = case_probabilities(tap.logits)
+        if tap.logits:
+            self.diagnosis_probabilities[case_id] = case_probabilities(tap.logits)
         return logits
 
     def write_diagnosis_csv(self, output_folder: Optional[str]) -> Optional[str]:

@@ -24,16 +24,33 @@ class ConstantLoss(torch.nn.Module):
 
 def test_weighting_and_frozen_segmentation():
     tap = DiagnosisTap()
-    tap.record(torch.zeros(4, 1))
     tap.targets = torch.tensor([0, 1, 0, 1])
+    output = [torch.zeros(4, 3, 8, 8), torch.zeros(4, 3, 4, 4), torch.zeros(4, 1)]  # deep supervision, diagnosis
     bce_of_zero_logits = torch.log(torch.tensor(2.0)).item()
     frozen = SegmentationAssistedDiagnosisLoss(None, tap, diagnosis_weight=0.5)
     joint = SegmentationAssistedDiagnosisLoss(ConstantLoss(), tap, diagnosis_weight=0.5)
-    assert frozen(None, None).item() == pytest.approx(bce_of_zero_logits)
-    assert joint(None, None).item() == pytest.approx(2.0 + 0.5 * bce_of_zero_logits)
+    assert frozen(output, None).item() == pytest.approx(bce_of_zero_logits)
+    assert joint(output, None).item() == pytest.approx(2.0 + 0.5 * bce_of_zero_logits)
+    assert len(tap.logits) == 2 and tap.latest() is output[-1]  # left for the trainer's validation metrics
 
 
-def test_a_loss_without_a_forward_pass_says_so():
+def test_the_segmentation_loss_gets_the_segmentation_outputs_only():
+    received = []
+
+    class Recording(torch.nn.Module):
+        def forward(self, output, target):
+            received.append(output)
+            return torch.tensor(0.0)
+
+    tap = DiagnosisTap()
+    tap.targets = torch.tensor([1])
+    full, lower, diagnosis = torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 4, 4), torch.zeros(1, 1)
+    SegmentationAssistedDiagnosisLoss(Recording(), tap)([full, lower, diagnosis], None)
+    SegmentationAssistedDiagnosisLoss(Recording(), tap, deep_supervision=False)([full, diagnosis], None)
+    assert received[0] == [full, lower] and received[1] is full
+
+
+def test_an_output_without_diagnosis_says_so():
     loss = SegmentationAssistedDiagnosisLoss(None, DiagnosisTap())
-    with pytest.raises(RuntimeError, match="No diagnosis logits"):
-        loss(None, None)
+    with pytest.raises(TypeError, match="diagnosis output is off"):
+        loss(torch.zeros(1, 3, 8, 8), None)

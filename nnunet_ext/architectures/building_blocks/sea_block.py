@@ -78,7 +78,11 @@ class SeABlock(nn.Module):
         :return: ``f̂_d`` ``[B, N_d, D]`` (and the attention weights).
         """
         def attend(attention: nn.MultiheadAttention, query, key, value):
-            return attention(query, key, value, need_weights=return_attention, average_attn_weights=False)
+            # in float32 under any autocast: the attention's softmax and its dot products, which CUDA autocast
+            # would otherwise run in float16 (tokens <= max_tokens, so the cost is small)
+            with torch.autocast(query.device.type, enabled=False):
+                return attention(query.float(), key.float(), value.float(), need_weights=return_attention,
+                                 average_attn_weights=False)
 
         f_m, f_d = segmentation_tokens, diagnosis_tokens
         d_keyed = with_position(f_d, diagnosis_position)

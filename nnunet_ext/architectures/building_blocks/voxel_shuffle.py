@@ -2,9 +2,9 @@
 channels are traded for resolution without interpolation, so a low-resolution feature map is brought to a finer
 scale losslessly. In 3D this is the "voxel shuffle"."""
 
+import math
 from typing import Sequence, Union
 
-import numpy as np
 import torch
 
 
@@ -22,7 +22,7 @@ def voxel_shuffle(x: torch.Tensor, upscale_factor: Union[int, Sequence[int]]) ->
     factors = [upscale_factor] * len(spatial) if isinstance(upscale_factor, int) else [int(r) for r in upscale_factor]
     if len(factors) != len(spatial):
         raise ValueError(f"{len(factors)} upscale factors for {len(spatial)} spatial axes")
-    block = int(np.prod(factors))
+    block = math.prod(factors)  # math, not numpy: torch.compile traces numpy calls as tensor ops
     if x.shape[1] % block != 0:
         raise ValueError(f"{x.shape[1]} channels are not divisible by the shuffle block of {block} ({factors})")
     batch, channels, dims = x.shape[0], x.shape[1] // block, len(spatial)

@@ -28,9 +28,9 @@ to a coarser token grid, the longest axis halved first (:func:`pooled_token_grid
 upsampled back (linear interpolation); the figures are in docs/decisions.md, "SeATrans: token grids".
 """
 
+import math
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -52,8 +52,8 @@ def pooled_token_grid(size: Sequence[int], max_tokens: int) -> List[int]:
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be positive, got {max_tokens}")
     grid = [int(s) for s in size]
-    while int(np.prod(grid)) > max_tokens:
-        longest = int(np.argmax(grid))
+    while math.prod(grid) > max_tokens:  # math, not numpy: torch.compile traces numpy calls as tensor ops
+        longest = grid.index(max(grid))
         grid[longest] = (grid[longest] + 1) // 2
     return grid
 
@@ -159,7 +159,7 @@ class AsymmetricMultiScaleInteraction(nn.Module):
         factors = [1] * len(strides[0])
         for j in range(stage + 1, len(segmentation_channels)):
             factors = [f * int(s) for f, s in zip(factors, strides[j])]
-            block = int(np.prod(factors))
+            block = math.prod(factors)
             channels = segmentation_channels[j]
             shuffle_ready = -(-channels // block) * block  # the next multiple of the shuffle block
             self.shuffle_factors.append(list(factors))

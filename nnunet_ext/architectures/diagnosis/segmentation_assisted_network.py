@@ -1,9 +1,9 @@
 """A segmentation U-Net planned by nnU-Net with a diagnosis branch fed by its segmentation.
 
 ``forward(x [B, C, *S])`` returns exactly what the planned U-Net returns (the segmentation logits ``[B, K, *S]``, or
-the deep-supervision list), because nnU-Net's trainer and predictor call ``network(x)``. While a
-:class:`~nnunet_ext.architectures.diagnosis.diagnosis_tap.DiagnosisTap` is attached (``network.diagnosis_tap``), the
-diagnosis branch also runs and leaves its logits ``[B, num_outputs]`` in the tap.
+the deep-supervision list), because nnU-Net's trainer and predictor call ``network(x)``. With ``diagnosis_output``
+set (from outside ``forward``), the diagnosis branch also runs and its logits ``[B, num_outputs]`` follow the
+segmentation outputs in one list (:mod:`~nnunet_ext.architectures.diagnosis.diagnosis_tap`).
 
 The segmentation part keeps the planned network's module names (``encoder.*``, ``decoder.*``), so the weights of a
 segmentation model trained with the same plans fill it by name; the diagnosis branch lives under ``diagnosis.*``.
@@ -12,12 +12,12 @@ segmentation model, frozen); otherwise both parts train together.
 """
 
 from contextlib import nullcontext
-from typing import List, Optional, Union
+from typing import List, Union
 
 import torch
 from torch import nn
 
-from nnunet_ext.architectures.diagnosis.diagnosis_tap import DiagnosisTap
+from nnunet_ext.architectures.diagnosis.diagnosis_tap import diagnosis_in_output
 from nnunet_ext.core.weights_check import check_weights_fit
 
 ADDED_MODULE = {"prefix": "diagnosis.", "name": "diagnosis branch"}
@@ -42,7 +42,7 @@ class SegmentationAssistedDiagnosisNetwork(nn.Module):
         self.diagnosis = diagnosis
         self.softmax = softmax
         self.segmentation_frozen = False
-        self.diagnosis_tap: Optional[DiagnosisTap] = None
+        self.diagnosis_output = False  # also return the diagnosis logits (see diagnosis_tap.py)
 
     def freeze_segmentation(self) -> None:
         """Stop training the segmentation part (its parameters get ``requires_grad = False``)."""
@@ -54,14 +54,16 @@ class SegmentationAssistedDiagnosisNetwork(nn.Module):
         return [k for k in self.state_dict() if not k.startswith("diagnosis.")]
 
     def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
+        """``x [B, C, *S]`` -> the segmentation output; with ``diagnosis_output``, ``[*segmentation outputs,
+        diagnosis logits [B, num_outputs]]``."""
         with torch.no_grad() if self.segmentation_frozen else nullcontext():
             features = self.encoder(x)
             segmentation = self.decoder(features)
-        if self.diagnosis_tap is not None:
-            full_resolution = segmentation[0] if isinstance(segmentation, (list, tuple)) else segmentation
-            probabilities = segmentation_probabilities(full_resolution, self.softmax)
-            self.diagnosis_tap.record(self.diagnosis(x, features, probabilities))
-        return segmentation
+        if not self.diagnosis_output:
+            return segmentation
+        full_resolution = segmentation[0] if isinstance(segmentation, (list, tuple)) else segmentation
+        probabilities = segmentation_probabilities(full_resolution, self.softmax)
+        return diagnosis_in_output(segmentation, self.diagnosis(x, features, probabilities))
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """``nn.Module.load_state_dict`` with an error that says what the weights are instead."""

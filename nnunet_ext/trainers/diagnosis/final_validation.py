@@ -8,20 +8,19 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
-
-from nnunet_ext.architectures.diagnosis.diagnosis_tap import DiagnosisTap, attach_diagnosis_tap
+from nnunet_ext.architectures.diagnosis.diagnosis_tap import DiagnosisTap, set_diagnosis_output
 from nnunet_ext.diagnosis.aggregation import AGGREGATION_RULE, case_probabilities
+from nnunet_ext.diagnosis.predictor import DiagnosisPredictor
 from nnunet_ext.diagnosis.summary import write_diagnosis_summary
 
 
 class DiagnosisFinalValidation:
 
     def perform_actual_validation(self, save_probabilities: bool = False):
-        attach_diagnosis_tap(self.network, None)  # nnU-Net's own pass: segmentation only
+        set_diagnosis_output(self.network, False)  # nnU-Net's own pass: segmentation only
         super().perform_actual_validation(save_probabilities)
         case_ids, probabilities = self.validation_case_diagnoses()
-        attach_diagnosis_tap(self.network, self.diagnosis_tap)
+        set_diagnosis_output(self.network, True)
         if self.local_rank == 0:
             targets = np.array(self.diagnosis_labels.class_indices(case_ids))
             summary = write_diagnosis_summary(join(self.output_folder, "validation"), case_ids, probabilities,
@@ -33,7 +32,7 @@ class DiagnosisFinalValidation:
         """(case ids, ``[N, num_classes]`` probabilities) of this fold's validation cases, gathered over DDP ranks."""
         self.set_deep_supervision_enabled(False)
         self.network.eval()
-        predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
+        predictor = DiagnosisPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
                                     perform_everything_on_device=True, device=self.device, verbose=False,
                                     verbose_preprocessing=False, allow_tqdm=False)
         predictor.manual_initialization(self.network, self.plans_manager, self.configuration_manager, None,
@@ -44,12 +43,11 @@ class DiagnosisFinalValidation:
             val_keys = val_keys[self.local_rank::dist.get_world_size()]
         dataset = self.dataset_class(self.preprocessed_dataset_folder, val_keys)
         tap = DiagnosisTap()
-        attach_diagnosis_tap(self.network, tap)
         case_ids, probabilities = [], []
         for case_id in dataset.identifiers:
             data = dataset.load_case(case_id)[0]
-            tap.clear()
-            predictor.predict_sliding_window_return_logits(torch.from_numpy(np.asarray(data[:])))
+            with predictor.recording_diagnosis(tap):
+                predictor.predict_sliding_window_return_logits(torch.from_numpy(np.asarray(data[:])))
             case_ids.append(case_id)
             probabilities.append(case_probabilities(tap.logits))
         if self.is_ddp:

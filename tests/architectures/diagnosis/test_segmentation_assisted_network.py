@@ -1,5 +1,5 @@
 """Every diagnosis method on nnU-Net's real plans (2D and 3D, default and ResEnc): the network returns plain
-segmentation logits, adds diagnosis logits to an attached tap, trains both parts (or only the branch when frozen),
+segmentation logits, and with its diagnosis output on the same segmentation followed by the diagnosis logits, trains both parts (or only the branch when frozen),
 keeps nnU-Net's parameter names for the segmentation part, and rejects weights that are not its own."""
 
 import json
@@ -11,7 +11,8 @@ from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
 from nnunet_ext.architectures.diagnosis.diagnosis_methods import DIAGNOSIS_METHODS
-from nnunet_ext.architectures.diagnosis.diagnosis_tap import DiagnosisTap, attach_diagnosis_tap
+from nnunet_ext.architectures.diagnosis.diagnosis_tap import (DiagnosisRecorder, DiagnosisTap, set_diagnosis_output,
+                                                              split_diagnosis_output)
 from nnunet_ext.core.errors import IncompatibleCheckpointError
 from nnunet_ext.diagnosis.labels import DiagnosisLabels
 from nnunet_ext.diagnosis.plans_entry import add_diagnosis_settings
@@ -43,32 +44,34 @@ CASES = [(method, "nnUNetPlans", "2d") for method in sorted(DIAGNOSIS_METHODS)] 
 
 
 @pytest.mark.parametrize("method, plans_name, configuration", CASES)
-def test_segmentation_output_unchanged_and_diagnosis_in_the_tap(planned_synthetic, method, plans_name,
-                                                                configuration):
+def test_segmentation_output_unchanged_and_diagnosis_after_it(planned_synthetic, method, plans_name,
+                                                              configuration):
     network, configuration_manager = build(planned_synthetic, method, plans_name, configuration,
                                            deep_supervision=False)
     patch = configuration_manager.patch_size
     image = torch.randn(2 if configuration == "2d" else 1, 1, *patch)
     network.eval()
     with torch.no_grad():
-        without_tap = network(image)
+        segmentation_only = network(image)
+        assert set_diagnosis_output(network, True)
+        segmentation, diagnosis_logits = split_diagnosis_output(network(image), deep_supervision=False)
         tap = DiagnosisTap()
-        assert attach_diagnosis_tap(network, tap)
-        with_tap = network(image)
-    assert without_tap.shape == (image.shape[0], NUM_SEGMENTATION_CLASSES, *patch)
-    assert torch.equal(without_tap, with_tap)  # the predictor's network(x) is the segmentation, tap or not
-    assert len(tap.logits) == 1 and tap.latest().shape == (image.shape[0], 1)
+        recorded = DiagnosisRecorder(network, tap)(image)  # what nnU-Net's predictor calls
+    assert segmentation_only.shape == (image.shape[0], NUM_SEGMENTATION_CLASSES, *patch)
+    assert torch.equal(segmentation_only, segmentation) and torch.equal(segmentation_only, recorded)
+    assert diagnosis_logits.shape == (image.shape[0], 1)
+    assert len(tap.logits) == 1 and torch.equal(tap.latest(), diagnosis_logits)
 
 
 @pytest.mark.parametrize("method", sorted(DIAGNOSIS_METHODS))
 def test_joint_training_reaches_both_parts(planned_synthetic, method):
     network, configuration_manager = build(planned_synthetic, method, classes=("a", "b", "c"))
-    tap = DiagnosisTap()
-    attach_diagnosis_tap(network, tap)
-    outputs = network(torch.randn(2, 1, *configuration_manager.patch_size))
-    assert isinstance(outputs, list)  # deep supervision as nnU-Net's network gives it
-    assert tap.latest().shape == (2, 3)
-    (outputs[0].mean() + tap.latest().logsumexp(1).mean()).backward()
+    set_diagnosis_output(network, True)
+    outputs, diagnosis_logits = split_diagnosis_output(network(torch.randn(2, 1, *configuration_manager.patch_size)),
+                                                       deep_supervision=True)
+    assert isinstance(outputs, list) and len(outputs) == len(network.decoder.stages)  # nnU-Net's deep supervision
+    assert diagnosis_logits.shape == (2, 3)
+    (outputs[0].mean() + diagnosis_logits.logsumexp(1).mean()).backward()
     assert all(p.grad is not None for p in network.diagnosis.parameters() if p.requires_grad), method
     assert network.encoder.stages[0].parameters().__next__().grad is not None
 
@@ -77,11 +80,11 @@ def test_joint_training_reaches_both_parts(planned_synthetic, method):
 def test_frozen_segmentation_trains_the_branch_only(planned_synthetic, method):
     network, configuration_manager = build(planned_synthetic, method)
     network.freeze_segmentation()
-    tap = DiagnosisTap()
-    attach_diagnosis_tap(network, tap)
-    outputs = network(torch.randn(2, 1, *configuration_manager.patch_size))
+    set_diagnosis_output(network, True)
+    outputs, diagnosis_logits = split_diagnosis_output(network(torch.randn(2, 1, *configuration_manager.patch_size)),
+                                                       deep_supervision=True)
     assert not outputs[0].requires_grad
-    tap.latest().sum().backward()
+    diagnosis_logits.sum().backward()
     assert all(p.grad is None for p in [*network.encoder.parameters(), *network.decoder.parameters()])
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in network.diagnosis.parameters())
 

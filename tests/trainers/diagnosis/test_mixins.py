@@ -35,6 +35,7 @@ class StandInTrainer:
 
     def __init__(self, network, plans, dataset_json):
         self.network, self.dataset_json, self.fold = network, dataset_json, 0
+        self.enable_deep_supervision = True
         self.plans_manager, self.configuration_name = PlansManager(plans), CONFIGURATION
         self.log = []
 

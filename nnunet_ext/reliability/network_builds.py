@@ -1,0 +1,104 @@
+"""The distinct network builds of the trainer registry on given plans.
+
+Many trainers build the same network (``DivAttentionTrainer`` and ``DivAttentionWBCEDiceTrainer`` differ in their
+loss only; ``UNetDualLossTrainer`` keeps nnU-Net's network; variants and deprecated names build their parent's). A
+network is identified by what
+``build_network_architecture(plans_manager, configuration_manager, channels, classes, enable_deep_supervision)``
+builds it (its module tree and its state dict's shapes); the first trainer (in the order given) with a new network is its representative.
+"""
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
+from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+from nnunet_ext.core.errors import UnsupportedConfigurationError
+from nnunet_ext.trainers.registry import get_trainer, list_trainers
+
+PLAIN_NNUNET = "nnUNetTrainer"  # nnU-Net's own trainer and network: the reference every check compares with
+
+
+def trainer_class(name: str) -> type:
+    """A registered trainer's class, or nnU-Net's own ``nnUNetTrainer`` for :data:`PLAIN_NNUNET`."""
+    return nnUNetTrainer if name == PLAIN_NNUNET else get_trainer(name).trainer_class
+
+
+def checked_trainers() -> List[str]:
+    """The trainers whose builds the checks cover: nnU-Net's own, then every registered trainer but the short
+    budgets and the deprecated names (which build and train exactly as their parents), sorted."""
+    return [PLAIN_NNUNET, *list_trainers(exclude=["short", "deprecated"])]
+
+
+@dataclass(frozen=True)
+class NetworkSetting:
+    """Plans and configuration to build on, with the dataset's channel and class counts."""
+
+    plans: dict
+    configuration: str
+    dataset_json: dict
+
+    @property
+    def plans_manager(self) -> PlansManager:
+        return PlansManager(self.plans)
+
+    @property
+    def configuration_manager(self):
+        return self.plans_manager.get_configuration(self.configuration)
+
+    @property
+    def num_input_channels(self) -> int:
+        return determine_num_input_channels(self.plans_manager, self.configuration_manager, self.dataset_json)
+
+    @property
+    def num_outputs(self) -> int:
+        return self.plans_manager.get_label_manager(self.dataset_json).num_segmentation_heads
+
+    @property
+    def patch_size(self) -> Tuple[int, ...]:
+        return tuple(self.configuration_manager.patch_size)
+
+
+def build_network(trainer: str, setting: NetworkSetting, deep_supervision: bool = True, seed: int = 0) -> nn.Module:
+    """The network ``trainer`` trains (``deep_supervision=True``) or nnU-Net's predictor builds (False)."""
+    torch.manual_seed(seed)
+    return trainer_class(trainer).build_network_architecture(
+        setting.plans_manager, setting.configuration_manager, setting.num_input_channels, setting.num_outputs,
+        deep_supervision)
+
+
+def network_signature(network: nn.Module) -> tuple:
+    """Module tree (names and classes, so that parameter-free modules count) and state-dict shapes."""
+    return (tuple((name, type(module).__qualname__) for name, module in network.named_modules()),
+            tuple((k, tuple(v.shape)) for k, v in network.state_dict().items()))
+
+
+@dataclass
+class NetworkBuilds:
+    """``representative``: trainer -> the trainer whose (identical) network is checked for it; ``refused``: trainer
+    -> the :class:`UnsupportedConfigurationError` message of a trainer whose network these plans cannot carry."""
+
+    representative: Dict[str, str]
+    refused: Dict[str, str]
+
+    @property
+    def distinct(self) -> List[str]:
+        return sorted({r for t, r in self.representative.items() if t == r})
+
+
+def distinct_network_builds(setting: NetworkSetting, trainers: Optional[Sequence[str]] = None) -> NetworkBuilds:
+    trainers = checked_trainers() if trainers is None else list(trainers)
+    first_with: Dict[tuple, str] = {}
+    representative, refused = {}, {}
+    for name in trainers:
+        try:
+            signature = network_signature(build_network(name, setting))
+        except UnsupportedConfigurationError as error:
+            refused[name] = str(error)
+            continue
+        representative[name] = first_with.setdefault(signature, name)
+    return NetworkBuilds(representative, refused)

@@ -1,0 +1,128 @@
+"""Mixed precision. nnU-Net trains under ``autocast('cuda')`` (float16), which runs softmax, exp, log and sums in
+float32 by its own lists; CPU autocast keeps them in float16 or bfloat16, so a CPU run cannot stand for a CUDA run
+(``nnunet_ext/reliability/float32_ops.py``). What is checked instead:
+
+* every numerically sensitive computation of ours casts to float32 itself, so it is float32 under any autocast:
+  Div-attention's map and its softmax, the dual loss's max pooling and Dice sums, the SeA-blocks' attention
+  softmaxes, the paper's weighted BCE, the diagnosis loss (recorded below autocast, at the aten operations);
+* every checked trainer's network, with the trainer's own loss, trains under CPU autocast to a finite loss and finite
+  gradients wherever nnU-Net's own network and loss do, also with extreme logits: on the 2D plans every trainer in
+  bfloat16 and float16; on the 3D plans every distinct network build in bfloat16 (the CPU has no float16 kernels for
+  3D convolutions, which then take minutes on two cores)."""
+
+import math
+
+import pytest
+import torch
+
+from nnunet_ext.architectures.building_blocks.divergence_attention import divergence_attention
+from nnunet_ext.architectures.building_blocks.sea_block import SeABlock
+from nnunet_ext.losses.dual_dice import DualDiceLoss
+from nnunet_ext.losses.segmentation_assisted_diagnosis import diagnosis_loss
+from nnunet_ext.losses.weighted_bce_dice import WeightedBCEDiceLoss
+from nnunet_ext.reliability.float32_ops import SensitiveOpRecorder
+from nnunet_ext.reliability.network_builds import PLAIN_NNUNET
+from nnunet_ext.reliability.trainer_stand_up import (generated_batch, stand_up_trainer,
+                                                     write_untrained_segmentation_model)
+from nnunet_ext.diagnosis.segmentation_model import SEGMENTATION_MODEL_VARIABLE
+
+from .conftest import CASE_IDS, CASES
+
+LOW_PRECISION = [torch.bfloat16, torch.float16]
+DTYPES = {"2d": LOW_PRECISION}  # other settings: bfloat16
+EXTREME_LOGIT_SCALE = 1e3  # network outputs times this: logits of order 1e3-1e4, near float16's range (65504)
+
+
+def sensitive_ops_under_autocast(dtype, function, *tensors):
+    """Run ``function`` on ``tensors`` (cast to ``dtype``, as autocast leaves a preceding layer's output) under CPU
+    autocast; returns the recorder."""
+    with torch.autocast("cpu", dtype=dtype), SensitiveOpRecorder() as recorder:
+        function(*[t.to(dtype) if t.is_floating_point() else t for t in tensors])
+    return recorder
+
+
+@pytest.mark.parametrize("dtype", LOW_PRECISION)
+def test_our_sensitive_computations_run_in_float32_under_autocast(dtype):
+    masks = torch.rand(2, 3, 6, 8, 8), torch.rand(2, 3, 6, 8, 8)
+    logits, labels = torch.randn(2, 3, 6, 8, 8), torch.randint(0, 3, (2, 1, 6, 8, 8))
+    tokens = torch.randn(2, 16, 8)
+    sea_block = SeABlock(embed_dim=8, num_heads=2)
+    paper_loss = WeightedBCEDiceLoss(gamma=0.5, alpha=1.0, beta=1.0, regions=False, batch_dice=True)
+    computations = {
+        "Div-attention map": (divergence_attention, masks),
+        "dual loss (Dice sums, global max pooling)": (DualDiceLoss(dual=True), (logits, labels)),
+        "SeA-block attention": (lambda f_m, f_d: sea_block(f_m, f_d, return_attention=True), (tokens, tokens)),
+        "weighted BCE": (paper_loss.weighted_bce, (logits, labels)),
+        "diagnosis loss": (diagnosis_loss, (torch.randn(4, 3), torch.tensor([0, 1, 2, 1]))),
+    }
+    for name, (function, tensors) in computations.items():
+        recorder = sensitive_ops_under_autocast(dtype, function, *tensors)
+        assert recorder.calls, f"{name}: no sensitive operation recorded"
+        assert recorder.low_precision() == [], f"{name} computes in low precision: {recorder.low_precision()}"
+
+
+def test_the_recorder_sees_a_low_precision_softmax():
+    recorder = sensitive_ops_under_autocast(torch.bfloat16, lambda x: torch.softmax(x, 1), torch.randn(2, 3))
+    assert recorder.low_precision() == [("_softmax", (torch.bfloat16,))]
+
+
+@pytest.fixture(scope="module")
+def stand_up(reliability_settings, tmp_path_factory):
+    """``stand_up(trainer, key)``: the trainer on the tiny plans, constructed in this process, its nnU-Net folders
+    (which nnU-Net 2.8 reads from the environment when it needs them) in a temporary folder."""
+    work_dir = tmp_path_factory.mktemp("autocast")
+    models = {key: write_untrained_segmentation_model(work_dir / f"segmentation_{key}", setting)
+              for key, setting in reliability_settings.items()}
+    patch = pytest.MonkeyPatch()
+    for folder in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        patch.setenv(folder, str(work_dir / folder))
+
+    def get(trainer: str, key: str):
+        patch.setenv(SEGMENTATION_MODEL_VARIABLE, str(models[key]))
+        return stand_up_trainer(trainer, reliability_settings[key])
+
+    yield get
+    patch.undo()
+
+
+def autocast_step_is_finite(trainer, setting, dtype, logit_scale: float) -> bool:
+    """One forward and backward pass of the trainer's network and loss under CPU autocast; whether the loss and every
+    gradient are finite."""
+    batch = generated_batch(trainer, setting, seed=0)
+    trainer.network.zero_grad(set_to_none=True)
+    if hasattr(trainer, "diagnosis_tap"):
+        trainer.diagnosis_tap.targets = torch.tensor([0, 1])
+    with torch.autocast("cpu", dtype=dtype):
+        outputs = trainer.network(batch["data"])
+        outputs = [o * logit_scale for o in outputs] if isinstance(outputs, list) else outputs * logit_scale
+        loss = trainer.loss(outputs, batch["target"])
+    loss.backward()
+    gradients = [p.grad for p in trainer.network.parameters() if p.grad is not None]
+    return math.isfinite(float(loss.detach())) and all(bool(g.isfinite().all()) for g in gradients)
+
+
+@pytest.fixture(scope="module")
+def plain_nnunet_finite(stand_up, reliability_settings):
+    """``{(key, dtype, scale): finite?}`` of nnU-Net's own trainer, the reference."""
+    results = {}
+    for key, setting in reliability_settings.items():
+        trainer = stand_up(PLAIN_NNUNET, key)
+        for dtype in DTYPES.get(key, [torch.bfloat16]):
+            for scale in (1.0, EXTREME_LOGIT_SCALE):
+                results[(key, dtype, scale)] = autocast_step_is_finite(trainer, setting, dtype, scale)
+    return results
+
+
+@pytest.mark.parametrize("trainer, key", CASES, ids=CASE_IDS)
+def test_trains_under_autocast_wherever_plain_nnunet_does(trainer, key, stand_up, network_builds, distinct_build,
+                                                          reliability_settings, plain_nnunet_finite):
+    if trainer in network_builds[key].refused:
+        pytest.skip(f"these plans cannot carry {trainer}'s network (refused with a clear error)")
+    if key != "2d":
+        distinct_build(trainer, key)  # skips a network another trainer's check covers
+    instance = stand_up(trainer, key)
+    for dtype in DTYPES.get(key, [torch.bfloat16]):
+        for scale in (1.0, EXTREME_LOGIT_SCALE):
+            finite = autocast_step_is_finite(instance, reliability_settings[key], dtype, scale)
+            assert finite or not plain_nnunet_finite[(key, dtype, scale)], (dtype, scale)
+    assert plain_nnunet_finite[(key, torch.bfloat16, 1.0)]  # the reference itself trains under autocast
