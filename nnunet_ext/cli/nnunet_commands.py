@@ -22,7 +22,8 @@ def nnunet_environment(work_dir: PathLike, processes: int = 2, augmentation_work
     """A copy of ``base`` (default ``os.environ``) with nnU-Net's three folders under ``work_dir`` and small worker
     counts.
 
-    :param budget: optional ``{"epochs": e, "iterations": i, "val_iterations": v}`` for the ``*_Short`` trainers.
+    :param budget: optional ``{"epochs": e, "iterations": i, "val_iterations": v, "save_every": s}`` for the
+        ``*_Short`` trainers (``save_every``: epochs between two ``checkpoint_latest.pth``).
     """
     work_dir = Path(work_dir).resolve()
     environment = dict(os.environ if base is None else base)
@@ -37,7 +38,7 @@ def nnunet_environment(work_dir: PathLike, processes: int = 2, augmentation_work
     })
     environment.pop("nnUNet_compile", None)  # compiling on a CPU costs more than it saves (40 s per prediction)
     for key, variable in (("epochs", "NNUNET_EXT_EPOCHS"), ("iterations", "NNUNET_EXT_ITERATIONS"),
-                          ("val_iterations", "NNUNET_EXT_VAL_ITERATIONS")):
+                          ("val_iterations", "NNUNET_EXT_VAL_ITERATIONS"), ("save_every", "NNUNET_EXT_SAVE_EVERY")):
         if budget and key in budget:
             environment[variable] = str(budget[key])
     return environment

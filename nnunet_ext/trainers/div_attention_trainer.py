@@ -10,6 +10,7 @@ from torch import nn
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
+from nnunet_ext.trainers.best_checkpoint_metric import BestCheckpointMetricOnLoading
 from nnunet_ext.trainers.checkpoint_origin import CheckpointOriginCheck
 from nnunet_ext.trainers.network_builders.div_attention_unet import build_div_attention_unet
 from nnunet_ext.trainers.registry import register_trainer
@@ -17,7 +18,7 @@ from nnunet_ext.trainers.registry import register_trainer
 
 @register_trainer("div_attention", "nnU-Net's trainer (Dice + CE, or Dice + BCE for regions; deep supervision) with "
                                    "Div-attention junctions", e2e_configuration="3d_fullres")
-class DivAttentionTrainer(CheckpointOriginCheck, nnUNetTrainer):
+class DivAttentionTrainer(CheckpointOriginCheck, BestCheckpointMetricOnLoading, nnUNetTrainer):
     @staticmethod
     def build_network_architecture(plans_manager: PlansManager,
                                    configuration_manager: ConfigurationManager,

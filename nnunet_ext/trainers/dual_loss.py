@@ -4,6 +4,8 @@ The paper trains with ``loss_seg`` first and switches to ``loss_dual`` once the 
 poly schedule has no step, so the switch happens at the start of epoch ``ceil(dual_loss_start * num_epochs)``;
 the default ``dual_loss_start = 0.5`` is where nnU-Net's poly learning rate has fallen to about half its initial
 value. ``dual_loss_start = 0`` uses the dual loss from the first epoch. The switch is written to the training log.
+The loss object is not in nnU-Net's checkpoints: a training continued (``--c``) past the switch builds it anew and
+turns it dual again at its first epoch, which the log then calls a continuation, not a second switch.
 Every output of nnU-Net's deep supervision gets the same loss, with nnU-Net's weights.
 """
 
@@ -47,13 +49,18 @@ class DualLoss:
 
     def on_train_epoch_start(self):
         super().on_train_epoch_start()
-        loss = unwrapped(self.loss)
-        if not loss.dual and self.current_epoch >= self.dual_loss_start_epoch():
+        loss, start = unwrapped(self.loss), self.dual_loss_start_epoch()
+        if not loss.dual and self.current_epoch >= start:
             loss.dual = True
-            self.print_to_log_file(
-                f"Epoch {self.current_epoch}: switching from loss_seg to the dual loss "
-                f"{loss.weight_segmentation} * loss_seg + {1 - loss.weight_segmentation:.2f} * loss_clf "
-                f"(dual_loss_start = {self.dual_loss_start} of {self.num_epochs} epochs)")
+            dual_loss = (f"the dual loss {loss.weight_segmentation} * loss_seg + "
+                         f"{1 - loss.weight_segmentation:.2f} * loss_clf")
+            schedule = f"dual_loss_start = {self.dual_loss_start} of {self.num_epochs} epochs"
+            if self.current_epoch == start:
+                self.print_to_log_file(f"Epoch {self.current_epoch}: switching from loss_seg to {dual_loss} "
+                                       f"({schedule})")
+            else:  # continued (--c) from a checkpoint written after the switch: the loss is built anew
+                self.print_to_log_file(f"Epoch {self.current_epoch}: continuing with {dual_loss}, switched at "
+                                       f"epoch {start} ({schedule})")
 
 
 def check_presence_targets(label_manager, dataset_json: dict, ground_truth_folder: str,

@@ -2,6 +2,7 @@
 
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
+from nnunet_ext.trainers.best_checkpoint_metric import BestCheckpointMetricOnLoading
 from nnunet_ext.trainers.checkpoint_origin import CheckpointOriginCheck
 from nnunet_ext.trainers.div_attention_trainer import DivAttentionTrainer
 from nnunet_ext.trainers.dual_loss import DualLoss
@@ -10,7 +11,8 @@ from nnunet_ext.trainers.registry import deprecated_trainer_name, register_train
 
 
 @register_trainer("lnet", "nnU-Net's planned U-Net trained with the dual loss")
-class UNetDualLossTrainer(LesionPresenceValidation, DualLoss, CheckpointOriginCheck, nnUNetTrainer):
+class UNetDualLossTrainer(LesionPresenceValidation, DualLoss, CheckpointOriginCheck, BestCheckpointMetricOnLoading,
+                          nnUNetTrainer):
     """nnU-Net's planned U-Net trained with L-Net's dual loss."""
 
 

@@ -11,6 +11,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
 from nnunet_ext.architectures.building_blocks.lnet_decoder import lnet_deep_supervision_scales
+from nnunet_ext.trainers.best_checkpoint_metric import BestCheckpointMetricOnLoading
 from nnunet_ext.trainers.checkpoint_origin import CheckpointOriginCheck
 from nnunet_ext.trainers.dual_loss import DualLoss
 from nnunet_ext.trainers.lesion_presence_validation import LesionPresenceValidation
@@ -38,7 +39,8 @@ class LNetArchitecture:
 
 @register_trainer("lnet", "L-Net-8s (the paper's best cut) on the plans' encoder, trained with the dual loss",
                   e2e_configuration="3d_fullres")
-class LNetTrainer(LesionPresenceValidation, DualLoss, LNetArchitecture, CheckpointOriginCheck, nnUNetTrainer):
+class LNetTrainer(LesionPresenceValidation, DualLoss, LNetArchitecture, CheckpointOriginCheck,
+                  BestCheckpointMetricOnLoading, nnUNetTrainer):
     """L-Net-8s with the dual loss."""
 
 

@@ -52,7 +52,7 @@ class TrainerVariant:
 
 
 SHORT_BUDGET = TrainerVariant(SHORT_SUFFIX, "short budget (NNUNET_EXT_EPOCHS, NNUNET_EXT_ITERATIONS, "
-                                            "NNUNET_EXT_VAL_ITERATIONS)", mixins=(ShortBudget,),
+                                            "NNUNET_EXT_VAL_ITERATIONS, NNUNET_EXT_SAVE_EVERY)", mixins=(ShortBudget,),
                               tags=frozenset({"short"}))
 
 

@@ -6,6 +6,13 @@ they shorten and read their budget from the environment (so spawned workers and 
 * ``NNUNET_EXT_EPOCHS`` (default 5)
 * ``NNUNET_EXT_ITERATIONS`` training iterations per epoch (default 10)
 * ``NNUNET_EXT_VAL_ITERATIONS`` validation iterations per epoch (default 5)
+* ``NNUNET_EXT_SAVE_EVERY`` epochs between two ``checkpoint_latest.pth`` (default 50, nnU-Net's own ``save_every``)
+
+nnU-Net writes ``checkpoint_latest.pth`` only after every ``save_every``-th epoch (and never after the last), so
+with the default a short run has no latest checkpoint and ``nnUNetv2_train --c`` continues from
+``checkpoint_best.pth``, an older epoch. Set ``NNUNET_EXT_SAVE_EVERY=1`` for a short run that may be interrupted
+and continued. The default stays nnU-Net's: a checkpoint per epoch costs a write of the whole model and optimiser
+state, which short runs that are never continued do not need.
 """
 
 import os
@@ -16,7 +23,8 @@ from nnunet_ext.core.errors import UnsupportedConfigurationError
 
 BUDGET_VARIABLES = {"num_epochs": ("NNUNET_EXT_EPOCHS", 5),
                     "num_iterations_per_epoch": ("NNUNET_EXT_ITERATIONS", 10),
-                    "num_val_iterations_per_epoch": ("NNUNET_EXT_VAL_ITERATIONS", 5)}
+                    "num_val_iterations_per_epoch": ("NNUNET_EXT_VAL_ITERATIONS", 5),
+                    "save_every": ("NNUNET_EXT_SAVE_EVERY", 50)}
 
 
 def budget_from_environment(environ=None) -> dict:

@@ -255,6 +255,8 @@ def pytest_collection_finish(session):
             runs.pipeline(name, function)
 
     def order(key: tuple):
+        if key == ("workspace",):  # a pipeline that needs only the dataset (every other key submits it first)
+            return (-1,)
         kind, trainer, _ = key
         return (["model", "stock_predictions", "evaluation"].index(kind),
                 "needs_segmentation_model" in get_trainer(trainer).tags, trainer != SEGMENTATION_MODEL_TRAINER, key)

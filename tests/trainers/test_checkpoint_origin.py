@@ -1,4 +1,5 @@
-"""Loading a checkpoint that another trainer wrote stops with a message naming the file, the trainer and the fix."""
+"""Loading a checkpoint that another trainer wrote stops with a message naming the file, the trainer and the fix; a
+checkpoint of the trainer's own is loaded and named in the training log."""
 
 import pytest
 import torch
@@ -12,6 +13,9 @@ class RecordingTrainer:
 
     def load_checkpoint(self, filename_or_checkpoint):
         self.loaded = filename_or_checkpoint
+
+    def print_to_log_file(self, *args):
+        self.log = getattr(self, "log", []) + [" ".join(map(str, args))]
 
 
 class DivAttentionTrainer(CheckpointOriginCheck, RecordingTrainer):
@@ -29,9 +33,10 @@ def test_checkpoint_of_another_trainer_is_refused(tmp_path):
     assert not hasattr(trainer, "loaded")
 
 
-def test_own_checkpoint_is_handed_to_nnunet(tmp_path):
+def test_own_checkpoint_is_handed_to_nnunet_and_named_in_the_log(tmp_path):
     path = tmp_path / "checkpoint_final.pth"
-    torch.save({"trainer_name": "DivAttentionTrainer", "network_weights": {}}, path)
+    torch.save({"trainer_name": "DivAttentionTrainer", "network_weights": {}, "current_epoch": 3}, path)
     trainer = DivAttentionTrainer()
     trainer.load_checkpoint(str(path))
     assert trainer.loaded == str(path)
+    assert trainer.log == [f"Loaded the checkpoint {path} (next epoch: 3)"]

@@ -14,6 +14,7 @@ here.
 
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
+from nnunet_ext.trainers.best_checkpoint_metric import BestCheckpointMetricOnLoading
 from nnunet_ext.trainers.checkpoint_origin import CheckpointOriginCheck
 from nnunet_ext.trainers.diagnosis.architecture import DiagnosisArchitecture
 from nnunet_ext.trainers.diagnosis.batch_targets import DiagnosisBatchTargets
@@ -30,7 +31,7 @@ DIAGNOSIS = ("diagnosis",)
 
 class _DiagnosisTrainer(DiagnosisFinalValidation, DiagnosisEpochScore, DiagnosisBatchTargets, DiagnosisLoss,
                         SegmentationFromTrainedModel, DiagnosisLabelsLoading, DiagnosisArchitecture,
-                        CheckpointOriginCheck, nnUNetTrainer):
+                        CheckpointOriginCheck, BestCheckpointMetricOnLoading, nnUNetTrainer):
     """The composition every diagnosis trainer shares (each mixin overrides its own hooks, so their order among
     themselves does not matter); ``diagnosis_method`` picks the branch. Not a trainer of its own."""
 
