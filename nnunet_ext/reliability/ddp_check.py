@@ -80,12 +80,14 @@ class _PreparedCase:
     unused_parameters: List[str]
 
 
-def _prepare(case: DDPCase, setting: NetworkSetting, weight: float) -> _PreparedCase:
-    """Stand the trainer up (before the process group exists: nnU-Net's trainer would move itself to CUDA)."""
+def _prepare(case: DDPCase, setting: NetworkSetting, weight: float) -> Optional[_PreparedCase]:
+    """Stand the trainer up (before the process group exists: nnU-Net's trainer would move itself to CUDA). None for
+    a loss without deep supervision and any weight but the last (one run is enough)."""
     if case.segmentation_model:
         os.environ[SEGMENTATION_MODEL_VARIABLE] = case.segmentation_model
     trainer = stand_up_trainer(case.trainer, setting)
-    set_lowest_deep_supervision_weight(trainer.loss, weight)
+    if set_lowest_deep_supervision_weight(trainer.loss, weight) == 0 and weight != LOWEST_WEIGHTS[-1]:
+        return None  # no deep supervision in the loss (a frozen segmentation): the weight changes nothing
     network = trainer.network
     frozen = [n for n, p in network.named_parameters() if not p.requires_grad]
     if getattr(trainer, "freeze_segmentation", False):
@@ -127,7 +129,9 @@ def _worker(rank: int, port: int, cases: List[DDPCase], settings: Dict[str, Netw
     for case in cases:
         for weight in LOWEST_WEIGHTS:
             try:
-                prepared.append(_prepare(case, settings[case.setting], weight))
+                item = _prepare(case, settings[case.setting], weight)
+                if item is not None:
+                    prepared.append(item)
             except UnsupportedConfigurationError as error:  # plans that cannot carry the network: said clearly
                 results.append({**asdict(DDPResult(case.trainer, case.setting, weight, None, [], None, None, None)),
                                 "refused": str(error)})

@@ -44,7 +44,8 @@ def reliability_settings(planned_synthetic) -> Dict[str, NetworkSetting]:
 
 @pytest.fixture(scope="session")
 def network_builds(reliability_settings) -> Dict[str, NetworkBuilds]:
-    trainers = {key: sorted({t for t, k in CASES if k == key}) for key in SETTINGS}
+    # the shortest name first: nnU-Net's own trainer, then a family's base trainer before its loss variants
+    trainers = {key: sorted({t for t, k in CASES if k == key}, key=lambda t: (len(t), t)) for key in SETTINGS}
     return {key: distinct_network_builds(setting, trainers[key]) for key, setting in reliability_settings.items()}
 
 
