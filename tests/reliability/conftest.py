@@ -30,7 +30,13 @@ def family_representatives():
 
 CASES = ([(trainer, key) for key in ("2d", "3d") for trainer in checked_trainers()]
          + [(trainer, "resenc_3d") for trainer in family_representatives()])
-CASE_IDS = [f"{trainer}-{key}" for trainer, key in CASES]
+
+
+def case_ids(cases):
+    return [f"{trainer}-{key}" for trainer, key in cases]
+
+
+CASE_IDS = case_ids(CASES)
 
 
 @pytest.fixture(scope="session")

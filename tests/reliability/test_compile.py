@@ -14,7 +14,7 @@ import torch
 from nnunet_ext.reliability.compile_check import compile_report
 from nnunet_ext.reliability.network_builds import build_network, trainer_class
 
-from .conftest import CASES, family_representatives
+from .conftest import CASES, case_ids, family_representatives
 
 BATCH = 2
 # Base-ROI crops each sample at the box of its predicted foreground: the box's corners are Python ints read from the
@@ -27,7 +27,7 @@ COMPILE_CASES = [(trainer, key) for trainer, key in CASES
                                                                                   "diagnosis_method")]
 
 
-@pytest.mark.parametrize("trainer, key", COMPILE_CASES, ids=[f"{t}-{k}" for t, k in COMPILE_CASES])
+@pytest.mark.parametrize("trainer, key", COMPILE_CASES, ids=case_ids(COMPILE_CASES))
 def test_compiles_as_nnunet_compiles_it(trainer, key, distinct_build):
     setting = distinct_build(trainer, key)
     network = build_network(trainer, setting)

@@ -11,7 +11,7 @@ from torch import nn
 from nnunet_ext.architectures.diagnosis.diagnosis_tap import set_diagnosis_output
 from nnunet_ext.reliability.network_builds import build_network
 
-from .conftest import CASE_IDS, CASES
+from .conftest import CASE_IDS, CASES, case_ids
 
 
 @pytest.mark.parametrize("trainer, key", CASES, ids=CASE_IDS)
@@ -29,8 +29,10 @@ def test_deep_supervision_on_and_off_build_the_same_parameters(trainer, key, dis
     assert torch.allclose(single, every_scale[0], atol=1e-5)
 
 
-@pytest.mark.parametrize("trainer, key", [c for c in CASES if c[1] == "2d"], ids=[i for c, i in zip(CASES, CASE_IDS)
-                                                                              if c[1] == "2d"])
+CASES_2D = [case for case in CASES if case[1] == "2d"]
+
+
+@pytest.mark.parametrize("trainer, key", CASES_2D, ids=case_ids(CASES_2D))
 def test_forward_sets_no_module_attribute(trainer, key, distinct_build, monkeypatch):
     setting = distinct_build(trainer, key)
     network = build_network(trainer, setting)
