@@ -18,7 +18,7 @@ from nnunetv2.utilities.label_handling.label_handling import determine_num_input
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
 from nnunet_ext.core.errors import UnsupportedConfigurationError
-from nnunet_ext.trainers.registry import get_trainer, list_trainers
+from nnunet_ext.trainers.registry import families, get_trainer, list_trainers
 
 PLAIN_NNUNET = "nnUNetTrainer"  # nnU-Net's own trainer and network: the reference every check compares with
 
@@ -32,6 +32,16 @@ def checked_trainers() -> List[str]:
     """The trainers whose builds the checks cover: nnU-Net's own, then every registered trainer but the short
     budgets and the deprecated names (which build and train exactly as their parents), sorted."""
     return [PLAIN_NNUNET, *list_trainers(exclude=["short", "deprecated"])]
+
+
+def family_representatives() -> List[str]:
+    """One trainer per family, with nnU-Net's own: nnU-Net's trainer for the baseline family (whose only registered
+    trainer is a short budget), else the family's first trainer written as a class of its own."""
+    representatives = []
+    for family in families():
+        names = list_trainers(tag=family, exclude=["short", "variant", "deprecated"])
+        representatives.append(names[0] if names else PLAIN_NNUNET)
+    return sorted(set(representatives) | {PLAIN_NNUNET})
 
 
 @dataclass(frozen=True)

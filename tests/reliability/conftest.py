@@ -10,22 +10,11 @@ from typing import Dict
 import pytest
 
 from nnunet_ext.reliability.network_builds import (PLAIN_NNUNET, NetworkBuilds, NetworkSetting, checked_trainers,
-                                                   distinct_network_builds)
+                                                   distinct_network_builds, family_representatives)
 from nnunet_ext.reliability.tiny_plans import tiny_plans
-from nnunet_ext.trainers.registry import families, list_trainers
 
 SETTINGS = {"2d": ("nnUNetPlans", "2d"), "3d": ("nnUNetPlans", "3d_fullres"),
             "resenc_3d": ("nnUNetResEncUNetMPlans", "3d_fullres")}
-
-
-def family_representatives():
-    """nnU-Net's trainer for the baseline family (whose only registered trainer is a short budget), else each
-    family's first trainer written as a class of its own."""
-    representatives = []
-    for family in families():
-        names = list_trainers(tag=family, exclude=["short", "variant", "deprecated"])
-        representatives.append(names[0] if names else PLAIN_NNUNET)
-    return sorted(set(representatives) | {PLAIN_NNUNET})
 
 
 CASES = ([(trainer, key) for key in ("2d", "3d") for trainer in checked_trainers()]

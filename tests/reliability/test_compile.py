@@ -14,7 +14,9 @@ import torch
 from nnunet_ext.reliability.compile_check import compile_report
 from nnunet_ext.reliability.network_builds import build_network, trainer_class
 
-from .conftest import CASES, case_ids, family_representatives
+from nnunet_ext.reliability.network_builds import family_representatives
+
+from .conftest import CASES, case_ids
 
 BATCH = 2
 # Base-ROI crops each sample at the box of its predicted foreground: the box's corners are Python ints read from the

@@ -61,8 +61,18 @@ class DivAttentionJunction(nn.Module):
         self.prediction = conv_op(fusion_channels, num_classes, 1)
 
     def align_lower(self, lower_output: torch.Tensor) -> torch.Tensor:
-        """Eq. (1): ``(B, K, *lower_spatial)`` -> ``(B, K, *upper_spatial)``."""
-        return self.align(self.upsample(lower_output))
+        """Eq. (1): ``(B, K, *lower_spatial)`` -> ``(B, K, *upper_spatial)``, ``align(upsample(O_{i-1}))``.
+
+        Both maps are linear, so they run as one transposed convolution whose kernel is the 1x1 layer applied to the
+        transposed convolution's kernel (``W[c, o] = sum_m A[o, m] U[c, m]``, bias ``A b_U + b_A``): one full-size
+        pass forward and backward instead of two, with the two layers' parameters (and state-dict names) kept.
+        """
+        upsample, align = self.upsample, self.align
+        align_matrix = align.weight.flatten(1)  # (K_out, K_mid)
+        weight = torch.einsum("om,cm...->co...", align_matrix, upsample.weight)
+        bias = align.bias + align_matrix @ upsample.bias
+        return torch.convolution(lower_output, weight, bias, upsample.stride, upsample.padding, upsample.dilation,
+                                 True, upsample.output_padding, 1)
 
     def attention_map(self, upper_logits: torch.Tensor, aligned_lower: torch.Tensor) -> torch.Tensor:
         """Eq. (2)-(4): ``(B, K, *spatial)`` attention, largest where the two paths' masks disagree."""
@@ -79,5 +89,5 @@ class DivAttentionJunction(nn.Module):
         attention = self.attention_map(upper_logits, aligned_lower)
         if image.shape[2:] != upper_logits.shape[2:]:
             image = F.interpolate(image, size=upper_logits.shape[2:], mode="area")
-        refined = attention * self.input_features(image)
-        return upper_logits + self.prediction(self.fusion(upper_logits + aligned_lower + refined))
+        fusion_input = torch.addcmul(upper_logits + aligned_lower, attention, self.input_features(image))  # eq. (5)
+        return upper_logits + self.prediction(self.fusion(fusion_input))
