@@ -66,7 +66,9 @@ class LNetDecoder(nn.Module):
     :param encoder: ``PlainConvEncoder`` or ``ResidualEncoder`` (its ``output_channels``, ``strides``,
         ``kernel_sizes``, ``conv_op`` and norm/non-linearity settings are used).
     :param num_classes: ``K`` segmentation outputs.
-    :param n_conv_per_stage: convolutions per expansive stage (the plans' ``n_conv_per_stage_decoder``).
+    :param n_conv_per_stage: convolutions per expansive stage (the plans' ``n_conv_per_stage_decoder``), indexed as
+        nnU-Net's ``UNetDecoder`` does: entry ``s`` for expansive stage ``s``, the lowest (just above the bottleneck)
+        first; a cut path uses the first entries.
     :param output_stride: ``N`` of L-Net-Ns.
     """
 
@@ -82,11 +84,12 @@ class LNetDecoder(nn.Module):
         conv_op = encoder.conv_op
         block_kwargs = encoder_block_kwargs(encoder)
         projections, stages = [], []
-        # expansive stages from the bottleneck up to the cut; stage s merges into encoder stage `skip`
-        for skip in range(num_encoder_stages - 2, self.cut - 1, -1):
+        # expansive stages from the bottleneck up to the cut; stage s merges into encoder stage `skip` and, as in
+        # dynamic-network-architectures' UNetDecoder, has n_conv_per_stage[s] convolutions (lowest stage first)
+        for s, skip in enumerate(range(num_encoder_stages - 2, self.cut - 1, -1)):
             below, channels = encoder.output_channels[skip + 1], encoder.output_channels[skip]
             projections.append(conv_op(below, channels, 1, 1, 0, bias=True))
-            stages.append(StackedConvBlocks(n_conv_per_stage[skip], conv_op, 2 * channels, channels,
+            stages.append(StackedConvBlocks(n_conv_per_stage[s], conv_op, 2 * channels, channels,
                                             encoder.kernel_sizes[skip], 1, **block_kwargs))
         self.upsample_projections = nn.ModuleList(projections)
         self.stages = nn.ModuleList(stages)
