@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from torch.nn import functional as F
 from torch.nn.modules.conv import _ConvTransposeNd
 
 from batchgeneratorsv2.transforms.utils.deep_supervision_downsampling import DownsampleSegForDSTransform
@@ -64,13 +65,31 @@ def test_shorter_paths_have_fewer_stages_and_parameters(planned_synthetic):
 
 @pytest.mark.parametrize("configuration", ["2d", "3d_fullres"])
 def test_upsampling_is_a_1x1_conv_and_parameter_free_interpolation(planned_synthetic, configuration):
+    """Each expansive stage's input is ``[interpolate(conv1x1(below)), skip]`` with (bi/tri)linear interpolation to the
+    skip's size, and the full-resolution output is the cut's logits interpolated the same way."""
     plans_manager, configuration_manager, _ = managers(planned_synthetic, "nnUNetPlans", configuration)
-    decoder = build_lnet(plans_manager, configuration_manager, 1, 3, True, output_stride=1).decoder
+    network = build_lnet(plans_manager, configuration_manager, 1, 3, True, output_stride=2).eval()
+    decoder = network.decoder
     assert not any(isinstance(module, _ConvTransposeNd) for module in decoder.modules())
     assert all(set(p.kernel_size) == {1} for p in decoder.upsample_projections)
-    owned = sum(p.numel() for m in (decoder.upsample_projections, decoder.stages, decoder.seg_layers)
-                for p in m.parameters())
-    assert owned == sum(p.numel() for p in decoder.parameters())  # nothing else (no learnable upsampling)
+    projected, stage_inputs = [], []
+    for projection, stage in zip(decoder.upsample_projections, decoder.stages):
+        projection.register_forward_hook(lambda module, args, output: projected.append(output))
+        stage.register_forward_pre_hook(lambda module, args: stage_inputs.append(args[0]))
+    image = torch.randn(1, 1, *configuration_manager.patch_size)
+    mode = {4: "bilinear", 5: "trilinear"}[image.ndim]
+    with torch.no_grad():
+        skips = network.encoder(image)
+        outputs = decoder(skips, image.shape[2:])
+    assert len(stage_inputs) == len(decoder.stages) > 1
+    for s, (low, merged) in enumerate(zip(projected, stage_inputs)):
+        skip = skips[-(s + 2)]
+        assert tuple(low.shape[2:]) != tuple(skip.shape[2:])  # the projection works at the lower resolution
+        upsampled = F.interpolate(low, size=skip.shape[2:], mode=mode, align_corners=False)
+        assert torch.allclose(merged[:, :skip.shape[1]], upsampled, atol=1e-6), s
+        assert torch.equal(merged[:, skip.shape[1]:], skip), s
+    full_resolution = F.interpolate(outputs[1], size=image.shape[2:], mode=mode, align_corners=False)
+    assert torch.allclose(outputs[0], full_resolution, atol=1e-6)
 
 
 def convolutions(module):
