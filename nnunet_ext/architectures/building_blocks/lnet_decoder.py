@@ -60,6 +60,16 @@ def lnet_deep_supervision_scales(strides: Sequence[Sequence[int]], output_stride
     return [[1.0] * len(strides[0])] + [[1.0 / s for s in strides_per_stage[i]] for i in kept]
 
 
+def lnet_deep_supervision_weights(nnunet_weights: Sequence[float]) -> List[float]:
+    """nnU-Net's per-output weights (from ``nnUNetTrainer._build_loss``) for L-Net's outputs, with the second output,
+    the logits at ``1/N``, set to 0 and the rest renormalised to sum 1: the first output is those same logits
+    interpolated, so they would be supervised twice (the paper supervises only the full-resolution map). Their 1x1
+    layer still gets its gradient through the first output, so DDP finds no unused parameter."""
+    weights = np.array(nnunet_weights, dtype=np.float64)
+    weights[1] = 0.0
+    return (weights / weights.sum()).tolist()
+
+
 class LNetDecoder(nn.Module):
     """L-Net's shortened expansive path over a dynamic-network-architectures encoder.
 
