@@ -14,8 +14,11 @@ Deep supervision, full resolution first as nnU-Net expects::
 
     [up_N(logits at 1/N), logits at 1/N, logits of each lower kept stage ..., lowest]
 
-so the output of every kept resolution is supervised (nnU-Net weights the lowest entry by 0, as for its own
-U-Nets); :func:`lnet_deep_supervision_scales` gives the matching target scales. Without deep supervision (prediction)
+:func:`lnet_deep_supervision_scales` gives the matching target scales. The first entry is the second interpolated,
+so L-Net's trainers give the second weight 0 (:func:`lnet_deep_supervision_weights`; the paper supervises only the
+full-resolution map), and nnU-Net weights the lowest entry by 0, as for its own U-Nets; the lower kept stages keep
+nnU-Net's weights. The second output stays in the list (its 1x1 layer is trained through the first, so DDP sees
+no unused parameter), which keeps one target scale per decoder resolution. Without deep supervision (prediction)
 the network returns the full-resolution logits alone. Tensor shapes: input ``(B, C_in, *S)``; outputs ``(B, K, *)``.
 """
 

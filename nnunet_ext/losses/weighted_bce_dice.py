@@ -2,9 +2,12 @@
 
 ``Loss = alpha * wBCE + beta * Dice`` with
 
-* eq. (6) ``wBCE = -mean((1 - y) log(1 - p) + gamma * y * log(p))`` over every voxel and output channel; the paper
-  "imposes more penalties on negative instances", i.e. ``gamma < 1`` down-weights the positive term. The logs are
-  computed from the logits (log-sigmoid, or log-softmax and ``log(1 - p) = log(-expm1(log p))``), never as
+* eq. (6) ``wBCE = -mean((1 - y) log(1 - p) + gamma * y * log(p))`` over every voxel and foreground channel; the
+  paper "imposes more penalties on negative instances", i.e. ``gamma < 1`` down-weights the positive term, so a false
+  positive costs ``1 / gamma`` times a false negative of equal confidence. For a softmax (label) dataset the
+  background channel is left out, as in the Dice: its terms mirror the foreground's with ``gamma`` on the other side
+  and would cancel the asymmetry (with two classes a false positive and a false negative would cost the same). The
+  logs are computed from the logits (log-sigmoid, or log-softmax and ``log(1 - p) = log(-expm1(log p))``), never as
   ``log`` of a rounded probability.
 * eq. (7) as printed, ``1 - 2 O*M / (O + M + O*M)``, would be 1/3 on a perfect prediction (2|G| / 3|G|); we read
   the extra ``O*M`` as a misprint and use the standard soft Dice ``1 - 2 sum(p y) / (sum(p) + sum(y))``, computed
@@ -55,14 +58,15 @@ class WeightedBCEDiceLoss(nn.Module):
                                                 batch_dice=batch_dice, do_bg=regions, smooth=smooth, ddp=ddp)
 
     def weighted_bce(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Eq. (6), a scalar."""
+        """Eq. (6), a scalar: the mean over ``(B, M, *S)``, ``M`` the foreground channels (all ``K`` for regions,
+        ``K - 1`` for labels, whose background channel is left out)."""
         logits = logits.float()
         if self.regions:
             positive = target.float()
             log_p, log_not_p = F.logsigmoid(logits), F.logsigmoid(-logits)
         else:
-            positive = torch.zeros_like(logits).scatter_(1, target.long(), 1.0)
-            log_p = torch.log_softmax(logits, dim=1)
+            positive = torch.zeros_like(logits).scatter_(1, target.long(), 1.0)[:, 1:]
+            log_p = torch.log_softmax(logits, dim=1)[:, 1:]
             log_not_p = log_one_minus_exp(log_p)
         return -((1.0 - positive) * log_not_p + self.gamma * positive * log_p).mean()
 

@@ -6,7 +6,9 @@ the default ``dual_loss_start = 0.5`` is where nnU-Net's poly learning rate has 
 value. ``dual_loss_start = 0`` uses the dual loss from the first epoch. The switch is written to the training log.
 The loss object is not in nnU-Net's checkpoints: a training continued (``--c``) past the switch builds it anew and
 turns it dual again at its first epoch, which the log then calls a continuation, not a second switch.
-Every output of nnU-Net's deep supervision gets the same loss, with nnU-Net's weights.
+Every output of nnU-Net's deep supervision gets the same loss, with nnU-Net's weights, and the presence targets of
+the full-resolution target (``FullResolutionPresenceWrapper``: a lesion smaller than a low scale's stride vanishes
+from that scale's nearest-neighbour-downsampled target, not from the image).
 """
 
 import math
@@ -18,7 +20,7 @@ from batchgenerators.utilities.file_and_folder_operations import join
 
 from nnunet_ext.core.errors import UnsupportedConfigurationError
 from nnunet_ext.losses.dual_dice import DualDiceLoss
-from nnunet_ext.trainers.deep_supervision_loss import unwrapped, with_nnunet_deep_supervision
+from nnunet_ext.trainers.deep_supervision_loss import unwrapped, with_full_resolution_presence
 
 
 class DualLoss:
@@ -45,7 +47,7 @@ class DualLoss:
                                self.plans_manager.image_reader_writer_class().read_seg)
         dual_loss = DualDiceLoss(self.dual_loss_weight, regions=self.label_manager.has_regions,
                                  ignore_label=self.label_manager.ignore_label, dual=self.dual_loss_start_epoch() == 0)
-        return with_nnunet_deep_supervision(super()._build_loss(), dual_loss)
+        return with_full_resolution_presence(super()._build_loss(), dual_loss)
 
     def on_train_epoch_start(self):
         super().on_train_epoch_start()

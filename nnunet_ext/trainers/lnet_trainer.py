@@ -7,10 +7,12 @@ plans' total stride is 16) stops with an error listing the cuts they support, be
 
 from torch import nn
 
+from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
-from nnunet_ext.architectures.building_blocks.lnet_decoder import lnet_deep_supervision_scales
+from nnunet_ext.architectures.building_blocks.lnet_decoder import (lnet_deep_supervision_scales,
+                                                                   lnet_deep_supervision_weights)
 from nnunet_ext.trainers.best_checkpoint_metric import BestCheckpointMetricOnLoading
 from nnunet_ext.trainers.checkpoint_origin import CheckpointOriginCheck
 from nnunet_ext.trainers.dual_loss import DualLoss
@@ -20,7 +22,8 @@ from nnunet_ext.trainers.registry import register_trainer
 
 
 class LNetArchitecture:
-    """Mixin: the L-Net network and its deep-supervision scales (the two go together)."""
+    """Mixin: the L-Net network, its deep-supervision scales and weights (the three go together): nnU-Net's weights,
+    but 0 for the logits at ``1/N``, which the full-resolution output already supervises interpolated."""
 
     output_stride = 8
 
@@ -35,6 +38,12 @@ class LNetArchitecture:
         if not self.enable_deep_supervision:
             return None
         return lnet_deep_supervision_scales(self.configuration_manager.pool_op_kernel_sizes, self.output_stride)
+
+    def _build_loss(self):
+        loss = super()._build_loss()
+        if isinstance(loss, DeepSupervisionWrapper):
+            loss.weight_factors = tuple(lnet_deep_supervision_weights(loss.weight_factors))
+        return loss
 
 
 @register_trainer("lnet", "L-Net-8s (the paper's best cut) on the plans' encoder, trained with the dual loss",

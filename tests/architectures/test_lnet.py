@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from torch.nn import functional as F
 from torch.nn.modules.conv import _ConvTransposeNd
 
 from batchgeneratorsv2.transforms.utils.deep_supervision_downsampling import DownsampleSegForDSTransform
@@ -16,6 +17,7 @@ from nnunet_ext.core.errors import UnsupportedConfigurationError
 from nnunet_ext.trainers import LNetTrainer, LNetTrainer_4s
 from nnunet_ext.trainers.lnet_trainer import LNetArchitecture
 from nnunet_ext.trainers.network_builders.lnet import build_lnet
+from nnunet_ext.trainers.network_builders.planned_unet import build_planned_unet
 
 PLANS_AND_CONFIGURATIONS = [("nnUNetPlans", "2d"), ("nnUNetPlans", "3d_fullres"), ("nnUNetResEncUNetMPlans", "3d_fullres")]
 
@@ -63,13 +65,56 @@ def test_shorter_paths_have_fewer_stages_and_parameters(planned_synthetic):
 
 @pytest.mark.parametrize("configuration", ["2d", "3d_fullres"])
 def test_upsampling_is_a_1x1_conv_and_parameter_free_interpolation(planned_synthetic, configuration):
+    """Each expansive stage's input is ``[interpolate(conv1x1(below)), skip]`` with (bi/tri)linear interpolation to the
+    skip's size, and the full-resolution output is the cut's logits interpolated the same way."""
     plans_manager, configuration_manager, _ = managers(planned_synthetic, "nnUNetPlans", configuration)
-    decoder = build_lnet(plans_manager, configuration_manager, 1, 3, True, output_stride=1).decoder
+    network = build_lnet(plans_manager, configuration_manager, 1, 3, True, output_stride=2).eval()
+    decoder = network.decoder
     assert not any(isinstance(module, _ConvTransposeNd) for module in decoder.modules())
     assert all(set(p.kernel_size) == {1} for p in decoder.upsample_projections)
-    owned = sum(p.numel() for m in (decoder.upsample_projections, decoder.stages, decoder.seg_layers)
-                for p in m.parameters())
-    assert owned == sum(p.numel() for p in decoder.parameters())  # nothing else (no learnable upsampling)
+    projected, stage_inputs = [], []
+    for projection, stage in zip(decoder.upsample_projections, decoder.stages):
+        projection.register_forward_hook(lambda module, args, output: projected.append(output))
+        stage.register_forward_pre_hook(lambda module, args: stage_inputs.append(args[0]))
+    image = torch.randn(1, 1, *configuration_manager.patch_size)
+    mode = {4: "bilinear", 5: "trilinear"}[image.ndim]
+    with torch.no_grad():
+        skips = network.encoder(image)
+        outputs = decoder(skips, image.shape[2:])
+    assert len(stage_inputs) == len(decoder.stages) > 1
+    for s, (low, merged) in enumerate(zip(projected, stage_inputs)):
+        skip = skips[-(s + 2)]
+        assert tuple(low.shape[2:]) != tuple(skip.shape[2:])  # the projection works at the lower resolution
+        upsampled = F.interpolate(low, size=skip.shape[2:], mode=mode, align_corners=False)
+        assert torch.allclose(merged[:, :skip.shape[1]], upsampled, atol=1e-6), s
+        assert torch.equal(merged[:, skip.shape[1]:], skip), s
+    full_resolution = F.interpolate(outputs[1], size=image.shape[2:], mode=mode, align_corners=False)
+    assert torch.allclose(outputs[0], full_resolution, atol=1e-6)
+
+
+def convolutions(module):
+    """How many 2D or 3D convolutions ``module`` holds."""
+    return sum(isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d)) for m in module.modules())
+
+
+@pytest.mark.parametrize("configuration", ["2d", "3d_fullres"])
+def test_decoder_conv_counts_follow_nnunets_order_for_a_non_uniform_list(planned_synthetic, configuration):
+    """``n_conv_per_stage_decoder[s]`` is the number of convolutions of expansive stage ``s``, lowest first, as in
+    nnU-Net's ``UNetDecoder``; a cut path has the lowest stages, hence the first entries."""
+    plans_file, _ = planned_synthetic["nnUNetPlans"]
+    plans = json.loads(plans_file.read_text())
+    arch_kwargs = plans["configurations"][configuration]["architecture"]["arch_kwargs"]
+    n_conv = [1 + s % 3 for s in range(arch_kwargs["n_stages"] - 1)]  # 1, 2, 3, 1, ...: not a palindrome
+    assert n_conv != n_conv[::-1]
+    arch_kwargs["n_conv_per_stage_decoder"] = n_conv
+    plans_manager = PlansManager(plans)
+    configuration_manager = plans_manager.get_configuration(configuration)
+    nnunet_decoder = build_planned_unet(configuration_manager, 1, 3, True).decoder
+    assert [convolutions(stage) for stage in nnunet_decoder.stages] == n_conv  # nnU-Net's own convention
+    for cut in supported_output_strides(configuration_manager.pool_op_kernel_sizes):
+        decoder = build_lnet(plans_manager, configuration_manager, 1, 3, True, output_stride=cut).decoder
+        counts = [convolutions(stage) for stage in decoder.stages]
+        assert counts == n_conv[:len(decoder.stages)], cut
 
 
 def test_state_dict_loads_across_the_deep_supervision_flag(planned_synthetic):

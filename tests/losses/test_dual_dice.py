@@ -53,19 +53,30 @@ def test_gradient_reaches_the_logits_through_the_global_max():
 
 
 def test_background_channel_is_left_out_for_softmax_datasets():
-    labels = torch.zeros(1, 1, 4, 4, dtype=torch.long)  # background only
-    logits = confident_logits(labels)
-    assert DualDiceLoss(0.8)(logits, labels).item() == pytest.approx(0.0, abs=1e-4)
+    """A 4-voxel lesion predicted as background: both terms are ~1 on the lesion channel alone; with the background
+    channel in the sums (12 correct background voxels, background present and predicted) they would be 0.14 and
+    1/3, about 0.18 in all."""
+    labels = torch.zeros(1, 1, 4, 4, dtype=torch.long)
+    labels[0, 0, 1:3, 1:3] = 1
+    all_background = confident_logits(torch.zeros_like(labels))
+    assert DualDiceLoss(0.8)(all_background, labels).item() == pytest.approx(1.0, abs=1e-4)
+    assert DualDiceLoss(0.8)(all_background, torch.zeros_like(labels)).item() == pytest.approx(0.0, abs=1e-4)
 
 
 def test_ignore_label_counts_neither_in_the_dice_nor_in_the_presence():
+    """Image 0 holds a lesion and ignored voxels predicted as lesion; image 1's only lesion voxel is ignored (and
+    predicted as lesion), so image 1 counts as lesion-free and predicted lesion-free: each term is 0."""
     labels = two_images_big_and_small_lesion()
     logits = confident_logits(labels)
     labels_with_ignore = labels.clone()
     labels_with_ignore[0, 0, 14:, 14:] = 2  # ignored voxels where the prediction says "lesion"
     logits[0, :, 14:, 14:] = torch.tensor([-30.0, 30.0]).view(2, 1, 1)
-    loss = DualDiceLoss(0.8, ignore_label=2)
-    assert loss(logits, labels_with_ignore).item() == pytest.approx(0.0, abs=1e-5)
+    labels_with_ignore[1, 0, 8, 8] = 2  # image 1's only lesion voxel, predicted "lesion", is ignored
+    for weight in (0.0, 0.8, 1.0):  # the presence term alone, both, the Dice alone
+        loss = DualDiceLoss(weight, ignore_label=2)
+        assert loss(logits, labels_with_ignore).item() == pytest.approx(0.0, abs=1e-5), weight
+    presence = DualDiceLoss(ignore_label=2).presence_targets(labels_with_ignore, 2)
+    assert presence.tolist() == [[1.0], [0.0]]
 
 
 def test_squared_dice_matches_eq_3():

@@ -34,6 +34,27 @@ def test_gamma_below_one_penalises_a_false_positive_more_than_a_false_negative()
     assert false_positive.item() == pytest.approx(2 * false_negative.item(), rel=1e-3)
 
 
+def one_voxel_logits(num_classes, background, lesion):
+    """``(1, K, 1)`` logits: ``background`` for class 0, ``lesion`` for class 1, any further class far below."""
+    logits = torch.full((1, num_classes, 1), -30.0)
+    logits[0, 0, 0], logits[0, 1, 0] = background, lesion
+    return logits
+
+
+@pytest.mark.parametrize("num_classes", [2, 3])
+@pytest.mark.parametrize("gamma", [0.5, 0.25])
+def test_gamma_sets_the_false_positive_to_false_negative_ratio_on_label_datasets(num_classes, gamma):
+    """Softmax (``regions=False``): a background voxel called lesion with logits (-2, +2) must cost 1/gamma times a
+    lesion voxel called background with (+2, -2), as on the region path. With the background channel in eq. (6),
+    its terms mirror the lesion's with gamma swapped and both cost the same (3.014 at gamma 0.5, two classes)."""
+    loss = WeightedBCEDiceLoss(gamma=gamma, alpha=1.0, beta=0.0, regions=False, batch_dice=False)
+    false_positive = loss(one_voxel_logits(num_classes, -2.0, 2.0), torch.zeros(1, 1, 1))
+    false_negative = loss(one_voxel_logits(num_classes, 2.0, -2.0), torch.ones(1, 1, 1))
+    assert false_positive.item() == pytest.approx(false_negative.item() / gamma, rel=1e-4)
+    p = torch.sigmoid(torch.tensor(4.0)).item()  # the confident probability, p_lesion of the false positive
+    assert false_negative.item() == pytest.approx(-gamma * math.log(1 - p) / (num_classes - 1), rel=1e-4)
+
+
 def test_weighted_bce_matches_the_formula_for_sigmoid_outputs():
     torch.manual_seed(1)
     logits, target = torch.randn(2, 2, 5, 5), (torch.rand(2, 2, 5, 5) > 0.5).float()

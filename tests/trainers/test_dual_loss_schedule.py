@@ -11,6 +11,7 @@ from nnunetv2.utilities.label_handling.label_handling import LabelManager
 
 from nnunet_ext.core.errors import UnsupportedConfigurationError
 from nnunet_ext.losses.dual_dice import DualDiceLoss
+from nnunet_ext.losses.full_resolution_presence import FullResolutionPresenceWrapper
 from nnunet_ext.trainers.dual_loss import DualLoss
 
 
@@ -50,6 +51,7 @@ def test_loss_seg_first_then_the_dual_loss_from_half_the_training(tmp_path):
     trainer = DualLossTrainer(tmp_path, LABELS, num_epochs=4)
     trainer.loss = trainer._build_loss()
     assert isinstance(trainer.loss, DeepSupervisionWrapper) and trainer.loss.weight_factors == (0.57, 0.43, 0.0)
+    assert isinstance(trainer.loss, FullResolutionPresenceWrapper)  # presence targets from the full resolution
     inner = trainer.loss.loss
     assert isinstance(inner, DualDiceLoss) and inner.weight_segmentation == 0.8 and not inner.dual
     for epoch, expected in [(0, False), (1, False), (2, True), (3, True)]:

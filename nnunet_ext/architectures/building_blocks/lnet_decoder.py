@@ -60,13 +60,25 @@ def lnet_deep_supervision_scales(strides: Sequence[Sequence[int]], output_stride
     return [[1.0] * len(strides[0])] + [[1.0 / s for s in strides_per_stage[i]] for i in kept]
 
 
+def lnet_deep_supervision_weights(nnunet_weights: Sequence[float]) -> List[float]:
+    """nnU-Net's per-output weights (from ``nnUNetTrainer._build_loss``) for L-Net's outputs, with the second output,
+    the logits at ``1/N``, set to 0 and the rest renormalised to sum 1: the first output is those same logits
+    interpolated, so they would be supervised twice (the paper supervises only the full-resolution map). Their 1x1
+    layer still gets its gradient through the first output, so DDP finds no unused parameter."""
+    weights = np.array(nnunet_weights, dtype=np.float64)
+    weights[1] = 0.0
+    return (weights / weights.sum()).tolist()
+
+
 class LNetDecoder(nn.Module):
     """L-Net's shortened expansive path over a dynamic-network-architectures encoder.
 
     :param encoder: ``PlainConvEncoder`` or ``ResidualEncoder`` (its ``output_channels``, ``strides``,
         ``kernel_sizes``, ``conv_op`` and norm/non-linearity settings are used).
     :param num_classes: ``K`` segmentation outputs.
-    :param n_conv_per_stage: convolutions per expansive stage (the plans' ``n_conv_per_stage_decoder``).
+    :param n_conv_per_stage: convolutions per expansive stage (the plans' ``n_conv_per_stage_decoder``), indexed as
+        nnU-Net's ``UNetDecoder`` does: entry ``s`` for expansive stage ``s``, the lowest (just above the bottleneck)
+        first; a cut path uses the first entries.
     :param output_stride: ``N`` of L-Net-Ns.
     """
 
@@ -82,11 +94,12 @@ class LNetDecoder(nn.Module):
         conv_op = encoder.conv_op
         block_kwargs = encoder_block_kwargs(encoder)
         projections, stages = [], []
-        # expansive stages from the bottleneck up to the cut; stage s merges into encoder stage `skip`
-        for skip in range(num_encoder_stages - 2, self.cut - 1, -1):
+        # expansive stages from the bottleneck up to the cut; stage s merges into encoder stage `skip` and, as in
+        # dynamic-network-architectures' UNetDecoder, has n_conv_per_stage[s] convolutions (lowest stage first)
+        for s, skip in enumerate(range(num_encoder_stages - 2, self.cut - 1, -1)):
             below, channels = encoder.output_channels[skip + 1], encoder.output_channels[skip]
             projections.append(conv_op(below, channels, 1, 1, 0, bias=True))
-            stages.append(StackedConvBlocks(n_conv_per_stage[skip], conv_op, 2 * channels, channels,
+            stages.append(StackedConvBlocks(n_conv_per_stage[s], conv_op, 2 * channels, channels,
                                             encoder.kernel_sizes[skip], 1, **block_kwargs))
         self.upsample_projections = nn.ModuleList(projections)
         self.stages = nn.ModuleList(stages)
