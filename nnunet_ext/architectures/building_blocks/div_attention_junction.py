@@ -34,6 +34,11 @@ from dynamic_network_architectures.building_blocks.helper import get_matching_co
 from dynamic_network_architectures.building_blocks.simple_conv_blocks import ConvDropoutNormReLU
 
 from nnunet_ext.architectures.building_blocks.divergence_attention import divergence_attention
+from nnunet_ext.architectures.building_blocks.onednn_convolution import onednn_conv_op
+
+
+# the functional form of the plans' transposed convolution, by the tensor's (B, C, *spatial) dimensionality
+TRANSPOSED_CONVOLUTION_OF_NDIM = {3: F.conv_transpose1d, 4: F.conv_transpose2d, 5: F.conv_transpose3d}
 
 
 class DivAttentionJunction(nn.Module):
@@ -55,9 +60,11 @@ class DivAttentionJunction(nn.Module):
         transposed_conv_op = get_matching_convtransp(conv_op=conv_op)
         self.upsample = transposed_conv_op(num_classes, num_classes, upsample_stride, upsample_stride)
         self.align = conv_op(num_classes, num_classes, 1)
-        self.input_features = ConvDropoutNormReLU(conv_op, num_input_channels, num_classes, kernel_size, 1,
-                                                  **block_kwargs)
-        self.fusion = ConvDropoutNormReLU(conv_op, num_classes, fusion_channels, kernel_size, 1, **block_kwargs)
+        few_channels_conv_op = onednn_conv_op(conv_op)  # see onednn_convolution.py: 5 % of the time at batch 1
+        self.input_features = ConvDropoutNormReLU(few_channels_conv_op, num_input_channels, num_classes, kernel_size,
+                                                  1, **block_kwargs)
+        self.fusion = ConvDropoutNormReLU(few_channels_conv_op, num_classes, fusion_channels, kernel_size, 1,
+                                          **block_kwargs)
         self.prediction = conv_op(fusion_channels, num_classes, 1)
 
     def align_lower(self, lower_output: torch.Tensor) -> torch.Tensor:
@@ -71,8 +78,9 @@ class DivAttentionJunction(nn.Module):
         align_matrix = align.weight.flatten(1)  # (K_out, K_mid)
         weight = torch.einsum("om,cm...->co...", align_matrix, upsample.weight)
         bias = align.bias + align_matrix @ upsample.bias
-        return torch.convolution(lower_output, weight, bias, upsample.stride, upsample.padding, upsample.dilation,
-                                 True, upsample.output_padding, 1)
+        transposed_convolution = TRANSPOSED_CONVOLUTION_OF_NDIM[lower_output.ndim]  # covered by autocast
+        return transposed_convolution(lower_output, weight, bias, upsample.stride, upsample.padding,
+                                      upsample.output_padding, 1, upsample.dilation)
 
     def attention_map(self, upper_logits: torch.Tensor, aligned_lower: torch.Tensor) -> torch.Tensor:
         """Eq. (2)-(4): ``(B, K, *spatial)`` attention, largest where the two paths' masks disagree."""
