@@ -6,15 +6,16 @@ A model folder is written as ``nnUNetv2_train`` leaves it, with a freshly initia
 weights' values do not change the cost). Per run: seconds per case from the command's start (what a user waits
 for a few cases, with the start-up: imports, nnU-Net's trainer lookup, building the network), seconds per case after
 the start-up (from the line in which nnU-Net announces the cases it will predict to the end: preprocessing, sliding
-window, export), and the peak resident memory of the process (``wait4``'s ``ru_maxrss``).
+window, export), and the peak resident memory of the process (its ``VmHWM``, read while it runs: ``ru_maxrss``
+would start from the benchmark's own resident size, which a child inherits across ``fork`` and ``exec``).
 """
 
 import copy
 import json
-import os
 import shutil
 import statistics
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,10 +51,35 @@ def write_model_folder(results: Path, dataset_name: str, trainer: str, setting: 
                 mirroring_axes, "current_epoch": 1}, folder / f"fold_{FOLD}" / "checkpoint_final.pth")
 
 
+def _high_water_mark_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+class PeakMemoryWatcher(threading.Thread):
+    """Reads a running process's ``VmHWM`` every ``interval`` seconds; ``peak_bytes`` is the largest seen."""
+
+    def __init__(self, pid: int, interval: float = 0.1):
+        super().__init__(daemon=True)
+        self.pid, self.interval, self.peak_bytes = pid, interval, 0
+        self.finished = threading.Event()
+
+    def run(self):
+        while not self.finished.wait(self.interval):
+            self.peak_bytes = max(self.peak_bytes, _high_water_mark_bytes(self.pid))
+
+
 @dataclass
 class PredictionRun:
     seconds_per_case: float
     seconds_per_case_after_start_up: float
+    start_up_seconds: float
     peak_bytes: int
 
 
@@ -71,26 +97,32 @@ def timed_prediction(command: str, work_dir: Path, dataset_id: int, trainer: str
     log_lines = []
     process = subprocess.Popen(arguments, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
+    watcher = PeakMemoryWatcher(process.pid)
+    watcher.start()
     for line in process.stdout:
         log_lines.append(line)
+        watcher.peak_bytes = max(watcher.peak_bytes, _high_water_mark_bytes(process.pid))
         if cases_start is None and START_OF_CASES in line:
             cases_start = time.perf_counter()
-    _, status, usage = os.wait4(process.pid, 0)
+    watcher.peak_bytes = max(watcher.peak_bytes, _high_water_mark_bytes(process.pid))
+    process.wait()
     end = time.perf_counter()
-    process.returncode = os.waitstatus_to_exitcode(status)
+    watcher.finished.set()
     if process.returncode != 0 or cases_start is None:
         raise RuntimeError(f"{' '.join(arguments)} failed (exit code {process.returncode}):\n"
                            + "".join(log_lines[-30:]))
-    return PredictionRun((end - start) / num_cases, (end - cases_start) / num_cases, usage.ru_maxrss * 1024)
+    return PredictionRun((end - start) / num_cases, (end - cases_start) / num_cases, cases_start - start,
+                         watcher.peak_bytes)
 
 
 def interleaved_predictions(runs: Dict[str, tuple], repeats: int) -> Dict[str, Dict[str, float]]:
     """``runs``: name -> the arguments of :func:`timed_prediction`; each run ``repeats`` times, interleaved.
-    Returns name -> medians of ``seconds_per_case``, ``seconds_per_case_after_start_up``, ``peak_bytes``."""
+    Returns name -> medians of the fields of :class:`PredictionRun`."""
     measured: Dict[str, List[PredictionRun]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, arguments in runs.items():
             measured[name].append(timed_prediction(*arguments))
     return {name: {field: statistics.median(getattr(run, field) for run in values)
-                   for field in ("seconds_per_case", "seconds_per_case_after_start_up", "peak_bytes")}
+                   for field in ("seconds_per_case", "seconds_per_case_after_start_up", "start_up_seconds",
+                                "peak_bytes")}
             for name, values in measured.items()}

@@ -43,11 +43,12 @@ def training_table(figures: Dict[str, dict], plain: str) -> str:
 
 
 def prediction_table(figures: Dict[str, dict], plain: str, goal: str) -> str:
-    """``figures``: name -> medians of ``seconds_per_case``, ``seconds_per_case_after_start_up``, ``peak_bytes``."""
-    header = ["model", "s / case", "s / case after start-up", "prediction peak memory"]
+    """``figures``: name -> medians of the fields of :class:`~benchmarks.costs.prediction.PredictionRun`."""
+    header = ["model", "s / case", "s / case after start-up", "start-up", "prediction peak memory"]
     base = figures[plain]
     rows = [[plain + " (reference)", f"{base['seconds_per_case']:.2f} s",
-             f"{base['seconds_per_case_after_start_up']:.2f} s", mib(base["peak_bytes"])]]
+             f"{base['seconds_per_case_after_start_up']:.2f} s", f"{base['start_up_seconds']:.1f} s",
+             mib(base["peak_bytes"])]]
     for name, values in figures.items():
         if name != plain:
             rows.append([name, f"{values['seconds_per_case']:.2f} s, "
@@ -55,6 +56,7 @@ def prediction_table(figures: Dict[str, dict], plain: str, goal: str) -> str:
                          f"{values['seconds_per_case_after_start_up']:.2f} s, "
                          + ratio_cell(values["seconds_per_case_after_start_up"],
                                       base["seconds_per_case_after_start_up"], goal),
+                         f"{values['start_up_seconds']:.1f} s",
                          ratio_cell(values["peak_bytes"], base["peak_bytes"], "memory")])
     return markdown_table(header, rows)
 

@@ -3,8 +3,13 @@
 ``DiagnosisPredictor`` predicts and exports segmentations exactly as ``nnUNetPredictor`` does; while it predicts a
 case, the network's diagnosis output is on and a
 :class:`~nnunet_ext.architectures.diagnosis.diagnosis_tap.DiagnosisRecorder` around it hands nnU-Net's sliding window
-the segmentation and collects the diagnosis logits of every tile, mirror and fold in a tap, and the case's class probabilities follow the rule
-of :mod:`nnunet_ext.diagnosis.aggregation` (the one validation uses). After ``predict_from_files`` (or its
+the segmentation and collects the diagnosis logits of every tile and fold in a tap, and the case's class
+probabilities follow the rule of :mod:`nnunet_ext.diagnosis.aggregation` (the one validation uses).
+
+Test-time mirroring is nnU-Net's augmentation of the segmentation: the diagnosis is taken from each tile's
+unmirrored pass and the mirrored passes run the segmentation alone (``diagnosis_from_mirrors = False``). Running the
+branch on all 8 mirrors of a 3D tile cost 1.2-1.35x the segmentation's prediction time (``python -m
+benchmarks.costs``, README "Benchmark"); ``diagnosis_from_mirrors = True`` averages the diagnosis over them too. After ``predict_from_files`` (or its
 sequential twin) the output folder gets ``diagnosis_predictions.csv`` (:mod:`nnunet_ext.diagnosis.predictions_csv`),
 with the class names stored in the model's plans. For a model without a diagnosis branch it is nnU-Net's predictor.
 """
@@ -34,6 +39,7 @@ def case_id_of_output(truncated_output_file: str) -> str:
 
 
 class DiagnosisPredictor(nnUNetPredictor):
+    diagnosis_from_mirrors = False  # True: every mirrored pass of a tile adds its diagnosis logits too
 
     @property
     def diagnosis_classes(self) -> Optional[List[str]]:
@@ -83,11 +89,13 @@ class DiagnosisPredictor(nnUNetPredictor):
         if tap is None:
             return super()._internal_maybe_mirror_and_predict(x)
         network = self.network
-        self.network = DiagnosisRecorder(network, tap)  # only for nnU-Net's network(x) calls of this tile
+        # only for nnU-Net's network(x) calls of this tile; its first call is the unmirrored one
+        self.network = DiagnosisRecorder(network, tap, calls_to_record=None if self.diagnosis_from_mirrors else 1)
         try:
             return super()._internal_maybe_mirror_and_predict(x)
         finally:
             self.network = network
+            set_diagnosis_output(network, True)  # for the next tile (recording_diagnosis switches it off at the end)
 
     def predict_logits_from_preprocessed_data(self, data: torch.Tensor) -> torch.Tensor:
         case_id = self._next_case_id()

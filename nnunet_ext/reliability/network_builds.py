@@ -36,11 +36,12 @@ def checked_trainers() -> List[str]:
 
 def family_representatives() -> List[str]:
     """One trainer per family, with nnU-Net's own: nnU-Net's trainer for the baseline family (whose only registered
-    trainer is a short budget), else the family's first trainer written as a class of its own."""
+    trainer is a short budget), else the family's shortest-named trainer written as a class of its own (its base
+    trainer, e.g. ``LNetTrainer`` rather than ``DivAttentionDualLossTrainer``; ties in alphabetical order)."""
     representatives = []
     for family in families():
         names = list_trainers(tag=family, exclude=["short", "variant", "deprecated"])
-        representatives.append(names[0] if names else PLAIN_NNUNET)
+        representatives.append(min(names, key=lambda name: (len(name), name)) if names else PLAIN_NNUNET)
     return sorted(set(representatives) | {PLAIN_NNUNET})
 
 

@@ -5,7 +5,7 @@ to eager. Every build goes through dynamo (graph capture, guards, graph breaks: 
 one network per family on the 3D plans also through ``aot_eager`` (AOTAutograd traces the backward pass too, which
 doubles the time). The diagnosis branches, the largest graphs (10-30 s each here), are checked on the 2D plans and,
 for the family's representative, on the 3D plans: their code is the same for both (every op from the plans'
-``conv_op``). Inductor's own code generation runs in the cost benchmark (``benchmarks/benchmark_costs.py``),
+``conv_op``). Inductor's own code generation runs in the cost benchmark (``python -m benchmarks.costs``),
 not here."""
 
 import pytest

@@ -10,7 +10,8 @@ what a segmentation network costs.
 ``forward`` itself changes no state: ``torch.compile`` (which nnU-Net applies on a GPU) traces it as one graph per
 flag setting. What outlives a forward pass is collected outside the network, in a :class:`DiagnosisTap`: by the
 trainer's loss during training, and by :class:`DiagnosisRecorder` (which wraps the network for nnU-Net's predictor)
-during prediction, where every sliding-window tile, mirror and fold adds its logits.
+during prediction, where every sliding-window tile and fold adds its logits (the unmirrored pass; with
+``DiagnosisPredictor.diagnosis_from_mirrors`` every mirror too).
 """
 
 from typing import List, Optional, Sequence, Tuple, Union
@@ -76,15 +77,27 @@ def split_diagnosis_output(output: Sequence[torch.Tensor], deep_supervision: boo
 
 class DiagnosisRecorder(nn.Module):
     """``network`` as nnU-Net's predictor wants it (``forward(x)`` -> segmentation logits), leaving the diagnosis
-    logits of every call in ``tap``. The network must have its diagnosis output on and deep supervision off (as the
-    predictor builds it). It sits outside the (possibly compiled) network, so the recording is plain Python."""
+    logits of its calls in ``tap``. The network must have its diagnosis output on and deep supervision off (as the
+    predictor builds it). It sits outside the (possibly compiled) network, so the recording is plain Python.
 
-    def __init__(self, network: nn.Module, tap: DiagnosisTap):
+    :param calls_to_record: record the first ``calls_to_record`` calls, then switch the network's diagnosis output
+        off, so that later calls run the segmentation alone (None: record every call). The caller switches it on
+        again.
+    """
+
+    def __init__(self, network: nn.Module, tap: DiagnosisTap, calls_to_record: Optional[int] = None):
         super().__init__()
         self.network = network
         self.tap = tap
+        self.calls_to_record = calls_to_record
+        self.recorded_calls = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.calls_to_record is not None and self.recorded_calls >= self.calls_to_record:
+            return self.network(x)
         segmentation, diagnosis_logits = split_diagnosis_output(self.network(x), deep_supervision=False)
         self.tap.record(diagnosis_logits)
+        self.recorded_calls += 1
+        if self.calls_to_record is not None and self.recorded_calls >= self.calls_to_record:
+            set_diagnosis_output(self.network, False)
         return segmentation
