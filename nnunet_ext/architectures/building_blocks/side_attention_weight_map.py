@@ -22,6 +22,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.modules.conv import _ConvNd
 
+from nnunet_ext.architectures.building_blocks.edge_padding import replicate_pad
+
 LINEAR_MODE_BY_TENSOR_RANK = {3: "linear", 4: "bilinear", 5: "trilinear"}
 
 
@@ -56,11 +58,10 @@ class SideAttentionWeightMap(nn.Module):
         super().__init__()
         self.num_lesion_channels = num_lesion_channels
         self.num_feature_channels = num_feature_channels
-        self.first_conv = conv_op(num_lesion_channels, hidden_channels, kernel_size=3, padding=1,
-                                  padding_mode="replicate")
+        # unpadded convolutions after replicate_pad (edge_padding.py: compiles with inductor, padding_mode does not)
+        self.first_conv = conv_op(num_lesion_channels, hidden_channels, kernel_size=3, padding=0)
         self.nonlin = nonlin(**(nonlin_kwargs or {}))
-        self.second_conv = conv_op(hidden_channels, num_feature_channels, kernel_size=3, padding=1,
-                                   padding_mode="replicate")
+        self.second_conv = conv_op(hidden_channels, num_feature_channels, kernel_size=3, padding=0)
 
     def forward(self, lesion_probabilities: torch.Tensor, feature_size: Sequence[int]) -> torch.Tensor:
         """``lesion_probabilities`` ``[B, m, *S]``, ``feature_size`` ``*s`` -> weights ``[B, F, *s]``."""
@@ -68,4 +69,5 @@ class SideAttentionWeightMap(nn.Module):
             raise ValueError(f"expected {self.num_lesion_channels} lesion channels, got "
                              f"{lesion_probabilities.shape[1]}")
         resized = resize_to_feature_size(lesion_probabilities, feature_size)
-        return torch.sigmoid(self.second_conv(self.nonlin(self.first_conv(resized))))
+        hidden = self.nonlin(self.first_conv(replicate_pad(resized, 1)))
+        return torch.sigmoid(self.second_conv(replicate_pad(hidden, 1)))
