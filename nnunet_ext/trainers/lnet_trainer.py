@@ -2,7 +2,9 @@
 
 The cut ``N`` is the class attribute ``output_stride`` (default 8, the paper's best, L-Net-8s); the variants
 ``LNetTrainer_4s``, ``_16s`` and ``_32s`` set it. A cut that the plans' strides cannot give (for example 32 when the
-plans' total stride is 16) stops with an error listing the cuts they support, before training.
+plans' total stride is 16) stops with an error listing the cuts they support, before training. The generated variant
+``LNetTrainer_Plateau`` switches to the dual loss on a plateau of the EMA pseudo Dice (``dual_loss_switch =
+"plateau"``, :mod:`nnunet_ext.trainers.dual_loss`) instead of after half the epochs.
 """
 
 from torch import nn
@@ -18,7 +20,7 @@ from nnunet_ext.trainers.checkpoint_origin import CheckpointOriginCheck
 from nnunet_ext.trainers.dual_loss import DualLoss
 from nnunet_ext.trainers.lesion_presence_validation import LesionPresenceValidation
 from nnunet_ext.trainers.network_builders.lnet import build_lnet
-from nnunet_ext.trainers.registry import register_trainer
+from nnunet_ext.trainers.registry import TrainerVariant, register_trainer
 
 
 class LNetArchitecture:
@@ -46,8 +48,13 @@ class LNetArchitecture:
         return loss
 
 
+PLATEAU_SWITCH = TrainerVariant("_Plateau", "the dual loss from the first plateau of the EMA pseudo Dice "
+                                            "(dual_loss_switch = 'plateau')",
+                                attributes={"dual_loss_switch": "plateau"})
+
+
 @register_trainer("lnet", "L-Net-8s (the paper's best cut) on the plans' encoder, trained with the dual loss",
-                  e2e_configuration="3d_fullres")
+                  variants=(PLATEAU_SWITCH,), e2e_configuration="3d_fullres")
 class LNetTrainer(LesionPresenceValidation, DualLoss, LNetArchitecture, CheckpointOriginCheck,
                   BestCheckpointMetricOnLoading, nnUNetTrainer):
     """L-Net-8s with the dual loss."""

@@ -103,6 +103,14 @@ def test_variants_and_deprecated_names_share_their_parents_network():
     assert distinct == set(list_trainers(exclude=["variant", "deprecated"]))
 
 
+def test_lnet_trainer_plateau_is_registered_with_the_plateau_switch():
+    entry = get_trainer("LNetTrainer_Plateau")
+    assert entry.trainer_class.dual_loss_switch == "plateau" and entry.variant_of == "LNetTrainer"
+    assert entry.network_of == "LNetTrainer"
+    assert get_trainer("LNetTrainer_Plateau_Short").trainer_class.dual_loss_switch == "plateau"
+    assert get_trainer("LNetTrainer").trainer_class.dual_loss_switch == "fraction"
+
+
 class LateMixin:
     def configure_optimizers(self):  # would never run: nnUNetTrainer's own comes first
         raise AssertionError
