@@ -27,30 +27,41 @@ REGIONS = ("whole_tumor", "tumor_core", "enhancing_tumor")
 REGION_KEYS = {"whole_tumor": "(1, 2, 3)", "tumor_core": "(2, 3)", "enhancing_tumor": "3"}
 
 
-def compare(work_dir: Path, epochs: int, iterations: int, trainers) -> list:
-    environment = nnunet_environment(work_dir, budget={"epochs": epochs, "iterations": iterations,
-                                                       "val_iterations": 2})
+def prepared_brats(work_dir: Path, environment: dict) -> tuple:
+    """Convert, plan and preprocess the sample once (reused when present); returns (raw folder, dataset.json)."""
     raw = Path(environment["nnUNet_raw"]) / "Dataset502_BraTS2013Sample"
     if not raw.exists():
         print("converting the BraTS 2013 sample ...", flush=True)
         convert_brats2013_sample(default_brats_sample_dir(), environment["nnUNet_raw"], dataset_id=DATASET_ID)
         print("planning and preprocessing with nnU-Net ...", flush=True)
         plan_and_preprocess(DATASET_ID, ["3d_fullres"], environment, work_dir / "plan.log")
-    dataset_json = json.loads((raw / "dataset.json").read_text())
+    return raw, json.loads((raw / "dataset.json").read_text())
+
+
+def train_and_evaluate(trainer: str, environment: dict, raw: Path, dataset_json: dict, logs: Path) -> dict:
+    """Train ``trainer`` on fold "all" (the short budget in ``environment``), predict the held-out case and score
+    it: ``{"trainer", "seconds", "dice": {region: Dice}, "slice_f1": {region: F1}, "slices"}``."""
+    seconds = train(DATASET_ID, "3d_fullres", "all", trainer, environment, logs / f"train_{trainer}.log")
+    predictions = logs / "predictions" / trainer
+    run_nnunet_command(["nnunet_ext_predict", "-i", raw / "imagesTs", "-o", predictions, "-d", DATASET_ID,
+                        "-c", "3d_fullres", "-f", "all", "-tr", trainer, "-device", "cpu", "-npp", "1",
+                        "-nps", "1", "--disable_tta"], environment, logs / f"predict_{trainer}.log")
+    dice = evaluate(raw / "labelsTs", predictions, environment, logs / f"evaluate_{trainer}.log")
+    slices = summarize_lesion_presence(predictions, raw / "labelsTs", dataset_json, per_axial_slice=True)
+    return {"trainer": trainer, "seconds": seconds,
+            "dice": {r: dice["mean"][REGION_KEYS[r]]["Dice"] for r in REGIONS},
+            "slice_f1": {r: slices["classes"][r]["F1"] for r in REGIONS},
+            "slices": slices["n_images"]}
+
+
+def compare(work_dir: Path, epochs: int, iterations: int, trainers) -> list:
+    environment = nnunet_environment(work_dir, budget={"epochs": epochs, "iterations": iterations,
+                                                       "val_iterations": 2})
+    raw, dataset_json = prepared_brats(work_dir, environment)
     rows = []
     for trainer in trainers:
         print(f"training {trainer} ({epochs} epochs x {iterations} iterations, fold all, CPU) ...", flush=True)
-        seconds = train(DATASET_ID, "3d_fullres", "all", trainer, environment, work_dir / f"train_{trainer}.log")
-        predictions = work_dir / "predictions" / trainer
-        run_nnunet_command(["nnunet_ext_predict", "-i", raw / "imagesTs", "-o", predictions, "-d", DATASET_ID,
-                            "-c", "3d_fullres", "-f", "all", "-tr", trainer, "-device", "cpu", "-npp", "1",
-                            "-nps", "1", "--disable_tta"], environment, work_dir / f"predict_{trainer}.log")
-        dice = evaluate(raw / "labelsTs", predictions, environment, work_dir / f"evaluate_{trainer}.log")
-        slices = summarize_lesion_presence(predictions, raw / "labelsTs", dataset_json, per_axial_slice=True)
-        rows.append({"trainer": trainer, "seconds": seconds,
-                     "dice": {r: dice["mean"][REGION_KEYS[r]]["Dice"] for r in REGIONS},
-                     "slice_f1": {r: slices["classes"][r]["F1"] for r in REGIONS},
-                     "slices": slices["n_images"]})
+        rows.append(train_and_evaluate(trainer, environment, raw, dataset_json, work_dir))
     return rows
 
 
