@@ -61,13 +61,16 @@ class DivAttentionUNet(nn.Module):
     :param num_input_channels: channels of the network input.
     :param num_classes: ``K``, segmentation outputs (classes or regions).
     :param fusion_channels: width of each junction's fused map (default :func:`default_fusion_channels`).
+    :param attention, masks, residual: the junctions' readings of eq. (2)-(5), see :class:`DivAttentionJunction`;
+        the defaults are the network of issue 2.
 
     ``forward(x)``: ``x`` is ``(B, C_in, *patch)``; returns ``(B, K, *patch)`` logits, or with
     ``decoder.deep_supervision`` the list of every path's refined logits, full resolution first.
     """
 
     def __init__(self, unet: nn.Module, num_input_channels: int, num_classes: int,
-                 fusion_channels: Optional[int] = None):
+                 fusion_channels: Optional[int] = None, attention: str = "softmax", masks: str = "sigmoid",
+                 residual: bool = True):
         super().__init__()
         self.encoder = unet.encoder
         self.decoder = unet.decoder
@@ -80,7 +83,8 @@ class DivAttentionUNet(nn.Module):
         self.div_attention = nn.ModuleList([
             DivAttentionJunction(encoder.conv_op, num_classes, num_input_channels,
                                  upsample_stride=encoder.strides[-(s + 1)], kernel_size=encoder.kernel_sizes[-(s + 2)],
-                                 fusion_channels=fusion_channels, **block_kwargs)
+                                 fusion_channels=fusion_channels, attention=attention, masks=masks,
+                                 residual=residual, **block_kwargs)
             for s in range(1, num_paths)
         ])
         if hasattr(unet, "initialize"):

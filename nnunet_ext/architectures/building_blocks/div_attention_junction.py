@@ -10,17 +10,22 @@ U-Net it is plugged into.
 Per junction, all built from the plans' ``conv_op`` (and the norm, non-linearity and kernel size of that stage)::
 
     O_{i-1}' = Conv1x1(UpConv(O_{i-1}))                     eq. (1)  transposed conv with the decoder's stride
-    M_i, M_{i-1} = sigmoid(O_i), sigmoid(O_{i-1}')          eq. (2), (3)
-    attn = divergence_attention(M_i, M_{i-1})               eq. (4)  see divergence_attention.py for the reading
+    M_i, M_{i-1} = masks(O_i), masks(O_{i-1}')              eq. (2), (3)  masks: "sigmoid" (default) or "softmax"
+    attn = attention(M_i, M_{i-1})                          eq. (4)  "softmax" (default) or "divergence", see
+                                                                     divergence_attention.py for both readings
     F_i = ConvNormNonlin(resize(image))                     side branch: the network input at this path's size
     M_ref = attn * F_i                                      eq. (5)
     output = O_i + Conv1x1(ConvNormNonlin(O_i + O_{i-1}' + M_ref))
                                                             "fused with O_{i-1} and O_i by adding and convolutions";
                                                             the 1x1 layer predicts the intermediate output
 
-The fused map is *added* to the upper path's prediction ``O_i`` (the residual reading of "fused by adding"): each
-junction refines nnU-Net's own prediction of its path instead of replacing it (why: docs/decisions.md, "Div-attention:
-the residual").
+With ``residual=True`` (the default) the fused map is *added* to the upper path's prediction ``O_i`` (the residual
+reading of "fused by adding"): each junction refines nnU-Net's own prediction of its path instead of replacing it
+(why: docs/decisions.md, "Div-attention: the residual"). With ``residual=False`` the output is the fusion's
+prediction ``Conv1x1(ConvNormNonlin(...))`` alone, the paper's figure read without a skip around the fusion.
+
+The options (``attention``, ``masks``, ``residual``) are fixed at construction and shown by ``repr``; the defaults
+are the network of issue 2 (same parameters, same outputs).
 """
 
 from typing import Sequence, Type
@@ -33,7 +38,8 @@ from torch.nn.modules.conv import _ConvNd
 from dynamic_network_architectures.building_blocks.helper import get_matching_convtransp
 from dynamic_network_architectures.building_blocks.simple_conv_blocks import ConvDropoutNormReLU
 
-from nnunet_ext.architectures.building_blocks.divergence_attention import divergence_attention
+from nnunet_ext.architectures.building_blocks.divergence_attention import (ATTENTION_FORMS, MASKS, check_option,
+                                                                           divergence_attention, divergence_map)
 from nnunet_ext.architectures.building_blocks.onednn_convolution import onednn_conv_op
 
 
@@ -52,11 +58,18 @@ class DivAttentionJunction(nn.Module):
     :param fusion_channels: width of the fused, divergence-enhanced feature map.
     :param block_kwargs: ``conv_bias``, ``norm_op``, ``norm_op_kwargs``, ``dropout_op``, ``dropout_op_kwargs``,
         ``nonlin``, ``nonlin_kwargs`` as the plans give them (passed to dynamic-network-architectures' blocks).
+    :param attention: eq. (4)'s reading, ``"softmax"`` or ``"divergence"`` (see divergence_attention.py).
+    :param masks: eq. (2)-(3)'s masks, ``"sigmoid"`` or ``"softmax"`` over the channels (label datasets only).
+    :param residual: add the fusion's prediction to ``O_i`` (True) or output it alone (False).
     """
 
     def __init__(self, conv_op: Type[_ConvNd], num_classes: int, num_input_channels: int,
-                 upsample_stride: Sequence[int], kernel_size: Sequence[int], fusion_channels: int, **block_kwargs):
+                 upsample_stride: Sequence[int], kernel_size: Sequence[int], fusion_channels: int,
+                 attention: str = "softmax", masks: str = "sigmoid", residual: bool = True, **block_kwargs):
         super().__init__()
+        self.attention = check_option("attention", attention, ATTENTION_FORMS)
+        self.masks = check_option("masks", masks, MASKS)
+        self.residual = bool(residual)
         transposed_conv_op = get_matching_convtransp(conv_op=conv_op)
         self.upsample = transposed_conv_op(num_classes, num_classes, upsample_stride, upsample_stride)
         self.align = conv_op(num_classes, num_classes, 1)
@@ -84,7 +97,9 @@ class DivAttentionJunction(nn.Module):
 
     def attention_map(self, upper_logits: torch.Tensor, aligned_lower: torch.Tensor) -> torch.Tensor:
         """Eq. (2)-(4): ``(B, K, *spatial)`` attention, largest where the two paths' masks disagree."""
-        return divergence_attention(torch.sigmoid(upper_logits), torch.sigmoid(aligned_lower))
+        masks = MASKS[self.masks]
+        attention = divergence_attention if self.attention == "softmax" else divergence_map
+        return attention(masks(upper_logits), masks(aligned_lower))
 
     def forward(self, upper_logits: torch.Tensor, lower_output: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """
@@ -98,4 +113,8 @@ class DivAttentionJunction(nn.Module):
         if image.shape[2:] != upper_logits.shape[2:]:
             image = F.interpolate(image, size=upper_logits.shape[2:], mode="area")
         fusion_input = torch.addcmul(upper_logits + aligned_lower, attention, self.input_features(image))  # eq. (5)
-        return upper_logits + self.prediction(self.fusion(fusion_input))
+        prediction = self.prediction(self.fusion(fusion_input))
+        return upper_logits + prediction if self.residual else prediction
+
+    def extra_repr(self) -> str:
+        return f"attention={self.attention!r}, masks={self.masks!r}, residual={self.residual}"
