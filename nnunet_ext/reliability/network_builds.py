@@ -4,7 +4,7 @@ Many trainers build the same network (``DivAttentionTrainer`` and ``DivAttention
 loss only; ``UNetDualLossTrainer`` keeps nnU-Net's network; variants and deprecated names build their parent's). A
 network is identified by what
 ``build_network_architecture(plans_manager, configuration_manager, channels, classes, enable_deep_supervision)``
-builds it (its module tree and its state dict's shapes); the first trainer (in the order given) with a new network is its representative.
+builds it (its module tree with each module's ``extra_repr``, and its state dict's shapes); the first trainer (in the order given) with a new network is its representative.
 """
 
 from dataclasses import dataclass
@@ -83,8 +83,9 @@ def build_network(trainer: str, setting: NetworkSetting, deep_supervision: bool 
 
 
 def network_signature(network: nn.Module) -> tuple:
-    """Module tree (names and classes, so that parameter-free modules count) and state-dict shapes."""
-    return (tuple((name, type(module).__qualname__) for name, module in network.named_modules()),
+    """Module tree (names, classes and ``extra_repr``, so that parameter-free modules and options fixed at
+    construction count, e.g. Div-attention's attention form) and state-dict shapes."""
+    return (tuple((name, type(module).__qualname__, module.extra_repr()) for name, module in network.named_modules()),
             tuple((k, tuple(v.shape)) for k, v in network.state_dict().items()))
 
 
