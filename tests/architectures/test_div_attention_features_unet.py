@@ -3,7 +3,6 @@ and ResEnc-M planners, 2d and 3d_fullres): nnU-Net's decoder with its names kept
 stages, deep supervision on and off, gradients everywhere."""
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,35 +10,19 @@ import torch
 
 from dynamic_network_architectures.building_blocks.unet_decoder import UNetDecoder
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
-from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
-from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
 from nnunet_ext.architectures.building_blocks.div_attention_decoder import DivAttentionUNetDecoder
 from nnunet_ext.core.errors import IncompatibleCheckpointError
 from nnunet_ext.trainers import DivAttentionFeaturesTrainer, DivAttentionFeaturesTrainer_FeatureMasks
 
-PLANS_AND_CONFIGURATIONS = [("nnUNetPlans", "2d"), ("nnUNetPlans", "3d_fullres"),
-                            ("nnUNetResEncUNetMPlans", "2d"), ("nnUNetResEncUNetMPlans", "3d_fullres")]
+from .planned_networks import PLANS_AND_CONFIGURATIONS, nnunet_training_parts
+from .planned_networks import build as build_network
+
 TRAINERS = {"heads": DivAttentionFeaturesTrainer, "features": DivAttentionFeaturesTrainer_FeatureMasks}
 
 
 def build(plans, dataset_json, configuration, deep_supervision=True, trainer=DivAttentionFeaturesTrainer):
-    """What nnU-Net's trainer and predictor do: (network, configuration manager, label manager)."""
-    plans_manager = PlansManager(plans)
-    configuration_manager = plans_manager.get_configuration(configuration)
-    label_manager = plans_manager.get_label_manager(dataset_json)
-    num_inputs = determine_num_input_channels(plans_manager, configuration_manager, dataset_json)
-    network = trainer.build_network_architecture(plans_manager, configuration_manager, num_inputs,
-                                                 label_manager.num_segmentation_heads, deep_supervision)
-    return network, configuration_manager, label_manager
-
-
-def nnunet_training_parts(configuration_manager, label_manager):
-    """nnU-Net's own deep-supervision scales and loss (nnUNetTrainer's methods on the attributes they read)."""
-    state = SimpleNamespace(enable_deep_supervision=True, configuration_manager=configuration_manager,
-                            label_manager=label_manager, is_ddp=False, _do_i_compile=lambda: False)
-    state._get_deep_supervision_scales = lambda: nnUNetTrainer._get_deep_supervision_scales(state)
-    return state._get_deep_supervision_scales(), nnUNetTrainer._build_loss(state)
+    return build_network(plans, dataset_json, configuration, deep_supervision, trainer)
 
 
 @pytest.fixture(params=PLANS_AND_CONFIGURATIONS, ids=["-".join(c) for c in PLANS_AND_CONFIGURATIONS])
