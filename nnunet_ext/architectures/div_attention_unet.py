@@ -62,14 +62,14 @@ class DivAttentionUNet(nn.Module):
     :param num_classes: ``K``, segmentation outputs (classes or regions).
     :param fusion_channels: width of each junction's fused map (default :func:`default_fusion_channels`).
     :param attention, masks, residual: the junctions' readings of eq. (2)-(5), see :class:`DivAttentionJunction`;
-        the defaults are the network of issue 2.
+        the defaults are those of ``DivAttentionTrainer`` (issue 11's ablation).
 
     ``forward(x)``: ``x`` is ``(B, C_in, *patch)``; returns ``(B, K, *patch)`` logits, or with
     ``decoder.deep_supervision`` the list of every path's refined logits, full resolution first.
     """
 
     def __init__(self, unet: nn.Module, num_input_channels: int, num_classes: int,
-                 fusion_channels: Optional[int] = None, attention: str = "softmax", masks: str = "sigmoid",
+                 fusion_channels: Optional[int] = None, attention: str = "divergence", masks: str = "sigmoid",
                  residual: bool = True):
         super().__init__()
         self.encoder = unet.encoder

@@ -8,8 +8,9 @@ rebuilds the network the trainer trained:
 
 * ``div_attention_placement``: ``"logits"`` (junctions over the paths' ``K``-channel logits, the network of issue 2)
   or ``"features"`` (inside nnU-Net's decoder on its feature maps; ``DivAttentionFeaturesTrainer``).
-* ``div_attention_map`` (eq. 4): ``"softmax"`` (``N * softmax`` over space, in [1/e, e], mean 1) or
-  ``"divergence"`` (the paper's "from 0 to 1": ``|M_i - M_{i-1}|``; ``_Divergence``).
+* ``div_attention_map`` (eq. 4): ``"divergence"`` (the default since issue 11: the paper's "from 0 to 1",
+  ``|M_i - M_{i-1}|``) or ``"softmax"`` (``N * softmax`` over space, in [1/e, e], mean 1: the network of issue 2;
+  ``_SoftmaxMap``).
 * ``div_attention_masks`` (eq. 2-3): ``"sigmoid"`` or ``"softmax"`` over the channels (``_SoftmaxMasks``), for
   label datasets only: a region dataset's channels are independent sigmoids, and ``initialize`` refuses
   ``"softmax"`` there (the network itself cannot tell: ``build_network_architecture`` gets the plans, not the
@@ -19,7 +20,9 @@ rebuilds the network the trainer trained:
 * ``div_attention_feature_masks`` (features placement only): ``"heads"`` (masks of the stage's 1x1 head's
   predictions) or ``"features"`` (sigmoid of the feature channels; ``DivAttentionFeaturesTrainer_FeatureMasks``).
 
-``DivAttentionTrainer`` itself keeps the defaults of issue 2 (the same network, parameters and outputs).
+``DivAttentionTrainer``'s defaults follow the ablation of issue 11 (README, "Ablation on the real BraTS sample"):
+where no option beat the reading closest to the paper by more than the spread between runs, with its cost counted,
+that reading is the default.
 """
 
 from torch import nn
@@ -32,14 +35,14 @@ from nnunet_ext.trainers.best_checkpoint_metric import BestCheckpointMetricOnLoa
 from nnunet_ext.trainers.checkpoint_origin import CheckpointOriginCheck
 from nnunet_ext.trainers.network_builders.div_attention_unet import (build_div_attention_features_unet,
                                                                      build_div_attention_unet)
-from nnunet_ext.trainers.registry import register_trainer
+from nnunet_ext.trainers.registry import deprecated_trainer_name, register_trainer
 
 
 @register_trainer("div_attention", "nnU-Net's trainer (Dice + CE, or Dice + BCE for regions; deep supervision) with "
                                    "Div-attention junctions", e2e_configuration="3d_fullres")
 class DivAttentionTrainer(CheckpointOriginCheck, BestCheckpointMetricOnLoading, nnUNetTrainer):
     div_attention_placement = "logits"
-    div_attention_map = "softmax"
+    div_attention_map = "divergence"
     div_attention_masks = "sigmoid"
     div_attention_residual = True
     div_attention_feature_masks = "heads"
@@ -72,10 +75,16 @@ class DivAttentionTrainer(CheckpointOriginCheck, BestCheckpointMetricOnLoading, 
         super().initialize()
 
 
-@register_trainer("div_attention", "Div-attention with the paper's literal eq. 4 reading: attention "
-                                   "`abs(M_i - M_{i-1})` in [0, 1], 0 where the paths agree")
+@register_trainer("div_attention", "Div-attention with issue 2's eq. 4 reading: attention `N * softmax` over "
+                                   "space of `abs(M_i - M_{i-1})`, mean 1, in [1/e, e]")
+class DivAttentionTrainer_SoftmaxMap(DivAttentionTrainer):
+    div_attention_map = "softmax"
+
+
+@deprecated_trainer_name(DivAttentionTrainer)
 class DivAttentionTrainer_Divergence(DivAttentionTrainer):
-    div_attention_map = "divergence"
+    """The divergence map's variant before issue 11 made it the default: builds and trains as
+    ``DivAttentionTrainer``, so its models still predict."""
 
 
 @register_trainer("div_attention", "Div-attention with masks from a softmax over the classes (label datasets; "

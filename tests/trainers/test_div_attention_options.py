@@ -1,6 +1,6 @@
 """Div-attention's readings as trainer attributes (issue 11): each registered variant changes one attribute, the
 classmethod ``build_network_architecture`` builds what the attributes say (also when nnU-Net's predictor calls it
-on the class), the default trainer's network is unchanged, and softmax masks are refused on region datasets."""
+on the class), the defaults are those the ablation chose, and softmax masks are refused on region datasets."""
 
 import copy
 import json
@@ -20,7 +20,7 @@ from nnunet_ext.trainers.registry import get_trainer, list_trainers
 OPTION_ATTRIBUTES = ("div_attention_placement", "div_attention_map", "div_attention_masks", "div_attention_residual",
                      "div_attention_feature_masks")
 VARIANTS = {  # trainer -> (its parent, the one attribute it sets)
-    "DivAttentionTrainer_Divergence": ("DivAttentionTrainer", {"div_attention_map": "divergence"}),
+    "DivAttentionTrainer_SoftmaxMap": ("DivAttentionTrainer", {"div_attention_map": "softmax"}),
     "DivAttentionTrainer_SoftmaxMasks": ("DivAttentionTrainer", {"div_attention_masks": "softmax"}),
     "DivAttentionTrainer_NoResidual": ("DivAttentionTrainer", {"div_attention_residual": False}),
     "DivAttentionFeaturesTrainer": ("DivAttentionTrainer", {"div_attention_placement": "features"}),
@@ -33,8 +33,8 @@ def options(trainer_class):
     return {name: getattr(trainer_class, name) for name in OPTION_ATTRIBUTES}
 
 
-def test_the_default_keeps_the_network_of_issue_2():
-    assert options(DivAttentionTrainer) == {"div_attention_placement": "logits", "div_attention_map": "softmax",
+def test_the_defaults_are_the_readings_the_ablation_chose():
+    assert options(DivAttentionTrainer) == {"div_attention_placement": "logits", "div_attention_map": "divergence",
                                             "div_attention_masks": "sigmoid", "div_attention_residual": True,
                                             "div_attention_feature_masks": "heads"}
 
@@ -88,7 +88,7 @@ def test_variants_build_the_defaults_parameters_but_other_outputs(plans_2d):
     image = torch.randn(1, 1, *configuration_manager.patch_size)
     with torch.no_grad():
         expected = reference.eval()(image)
-    for name in ("DivAttentionTrainer_Divergence", "DivAttentionTrainer_SoftmaxMasks",
+    for name in ("DivAttentionTrainer_SoftmaxMap", "DivAttentionTrainer_SoftmaxMasks",
                  "DivAttentionTrainer_NoResidual"):
         network = get_trainer(name).trainer_class.build_network_architecture(plans_manager, configuration_manager,
                                                                              1, 3, False)

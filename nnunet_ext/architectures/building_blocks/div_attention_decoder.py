@@ -67,7 +67,7 @@ class FeatureDivAttentionJunction(nn.Module):
     """
 
     def __init__(self, conv_op: Type[_ConvNd], channels: int, num_input_channels: int, kernel_size: Sequence[int],
-                 feature_masks: str = "heads", attention: str = "softmax", masks: str = "sigmoid",
+                 feature_masks: str = "heads", attention: str = "divergence", masks: str = "sigmoid",
                  residual: bool = True, **block_kwargs):
         super().__init__()
         self.feature_masks = check_option("feature_masks", feature_masks, FEATURE_MASKS)
@@ -129,7 +129,7 @@ class DivAttentionUNetDecoder(UNetDecoder):
 
     def __init__(self, encoder: nn.Module, num_classes: int, n_conv_per_stage: Union[int, Sequence[int]],
                  deep_supervision: bool, num_input_channels: int, feature_masks: str = "heads",
-                 attention: str = "softmax", masks: str = "sigmoid", residual: bool = True, **decoder_kwargs):
+                 attention: str = "divergence", masks: str = "sigmoid", residual: bool = True, **decoder_kwargs):
         super().__init__(encoder, num_classes, n_conv_per_stage, deep_supervision, **decoder_kwargs)
         block_kwargs = encoder_block_kwargs(encoder)
         # decoder stage s has encoder stage -(s + 2)'s resolution, channels and kernel

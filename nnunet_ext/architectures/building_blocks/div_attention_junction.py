@@ -11,7 +11,7 @@ Per junction, all built from the plans' ``conv_op`` (and the norm, non-linearity
 
     O_{i-1}' = Conv1x1(UpConv(O_{i-1}))                     eq. (1)  transposed conv with the decoder's stride
     M_i, M_{i-1} = masks(O_i), masks(O_{i-1}')              eq. (2), (3)  masks: "sigmoid" (default) or "softmax"
-    attn = attention(M_i, M_{i-1})                          eq. (4)  "softmax" (default) or "divergence", see
+    attn = attention(M_i, M_{i-1})                          eq. (4)  "divergence" (default) or "softmax", see
                                                                      divergence_attention.py for both readings
     F_i = ConvNormNonlin(resize(image))                     side branch: the network input at this path's size
     M_ref = attn * F_i                                      eq. (5)
@@ -24,8 +24,9 @@ reading of "fused by adding"): each junction refines nnU-Net's own prediction of
 (why: docs/decisions.md, "Div-attention: the residual"). With ``residual=False`` the output is the fusion's
 prediction ``Conv1x1(ConvNormNonlin(...))`` alone, the paper's figure read without a skip around the fusion.
 
-The options (``attention``, ``masks``, ``residual``) are fixed at construction and shown by ``repr``; the defaults
-are the network of issue 2 (same parameters, same outputs).
+The options (``attention``, ``masks``, ``residual``) are fixed at construction and shown by ``repr``. The defaults
+are the ones the ablation of issue 11 chose (README, "Ablation on the real BraTS sample"): the paper's literal
+``"divergence"`` map; ``attention="softmax"`` is the network of issue 2 (same parameters).
 """
 
 from typing import Sequence, Type
@@ -65,7 +66,7 @@ class DivAttentionJunction(nn.Module):
 
     def __init__(self, conv_op: Type[_ConvNd], num_classes: int, num_input_channels: int,
                  upsample_stride: Sequence[int], kernel_size: Sequence[int], fusion_channels: int,
-                 attention: str = "softmax", masks: str = "sigmoid", residual: bool = True, **block_kwargs):
+                 attention: str = "divergence", masks: str = "sigmoid", residual: bool = True, **block_kwargs):
         super().__init__()
         self.attention = check_option("attention", attention, ATTENTION_FORMS)
         self.masks = check_option("masks", masks, MASKS)

@@ -10,14 +10,14 @@ but moves every sigmoid; the softmax masks do not move.
 **Attention, eq. (4)** (:data:`ATTENTION_FORMS`), from the divergence ``d = |M_i - M_{i-1}|`` (the absolute value on
 the residual, as the text says), in [0, 1], computed in float32 (:func:`absolute_divergence`):
 
-* ``"softmax"`` (:func:`divergence_attention`, the default since issue 2): as printed, ``attn = |Softmax(M_i -
+* ``"softmax"`` (:func:`divergence_attention`, the default of issue 2, an option since issue 11): as printed, ``attn = |Softmax(M_i -
   M_{i-1})| / sqrt(D*H*W)`` names no softmax axis and, read literally, gives values of order ``N**-1.5`` that vanish
   with their gradient. Our reading (why: docs/decisions.md, "Div-attention: eq. 4"): a softmax over the ``N = D*H*W``
   spatial positions of each (sample, channel) map, rescaled by ``N`` (not divided by ``sqrt(N)``): mean exactly 1
   over each map, whatever the patch size; evaluated in float32, under autocast too, as ``exp(d) * (N / sum(exp(d)))``
   (``exp(d)`` lies in [1, e] and needs no max-subtraction; a log-sum-exp costs four more full-size passes forward
   and backward); the map lies in ``[1/e, e]``, so voxels where the paths agree still pass at least ``0.37 F_i``.
-* ``"divergence"`` (:func:`divergence_map`): the paper's §2 "Analysis": the map "has voxels valued from 0 to 1 being
+* ``"divergence"`` (:func:`divergence_map`, the default since issue 11): the paper's §2 "Analysis": the map "has voxels valued from 0 to 1 being
   the extent of the disagreement". It is ``d`` itself, **without any size normalisation**: ``d`` is a per-voxel
   quantity bounded in [0, 1] whatever the patch size (its scale does not grow or shrink with ``D*H*W``, unlike a
   softmax over space, which is what the paper's ``1/sqrt(D*H*W)`` would compensate), and ``attn * F_i`` is then at

@@ -25,7 +25,7 @@ def _planned_unet_with_junctions(configuration_manager, num_input_channels: int,
 
 def build_div_attention_unet(plans_manager, configuration_manager, num_input_channels: int,
                              num_output_channels: int, enable_deep_supervision: bool = True,
-                             fusion_channels: Optional[int] = None, attention: str = "softmax",
+                             fusion_channels: Optional[int] = None, attention: str = "divergence",
                              masks: str = "sigmoid", residual: bool = True) -> DivAttentionUNet:
     """nnU-Net's planned U-Net for ``configuration_manager`` with a Div-attention junction between every two
     adjacent decoder paths' logits (same arguments as ``nnUNetTrainer.build_network_architecture``, nnU-Net 2.8,
@@ -40,7 +40,7 @@ def build_div_attention_unet(plans_manager, configuration_manager, num_input_cha
 
 def build_div_attention_features_unet(plans_manager, configuration_manager, num_input_channels: int,
                                       num_output_channels: int, enable_deep_supervision: bool = True,
-                                      feature_masks: str = "heads", attention: str = "softmax",
+                                      feature_masks: str = "heads", attention: str = "divergence",
                                       masks: str = "sigmoid", residual: bool = True) -> DivAttentionFeaturesUNet:
     """nnU-Net's planned U-Net with its decoder replaced by :class:`DivAttentionUNetDecoder`, built with the
     arguments nnU-Net's ``PlainConvUNet`` / ``ResidualEncoderUNet`` give their ``UNetDecoder`` (the plans'

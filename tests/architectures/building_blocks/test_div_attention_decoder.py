@@ -23,8 +23,8 @@ def make_head(dim, channels=CHANNELS, classes=CLASSES):
     return OPS[dim][0](channels, classes, 1)
 
 
-OPTIONS = {"heads": {}, "features": {"feature_masks": "features"}, "heads_divergence": {"attention": "divergence"},
-           "features_divergence": {"feature_masks": "features", "attention": "divergence"},
+OPTIONS = {"heads": {}, "features": {"feature_masks": "features"}, "heads_softmax_map": {"attention": "softmax"},
+           "features_softmax_map": {"feature_masks": "features", "attention": "softmax"},
            "heads_softmax_masks": {"masks": "softmax"}, "no_residual": {"residual": False}}
 
 
@@ -90,7 +90,8 @@ def test_divergence_attention_is_near_zero_where_the_stages_agree_and_largest_wh
         inside_c = inside.expand_as(attention)
         assert attention[~inside_c].abs().max() < 1e-6, feature_masks
         assert attention[inside_c].min() > 0.5 and attention.max() <= 1.0, feature_masks
-        softmax_form = make_junction(dim, feature_masks=feature_masks).attention_map(upper, aligned, head)
+        softmax_form = make_junction(dim, feature_masks=feature_masks, attention="softmax").attention_map(
+            upper, aligned, head)
         assert softmax_form[inside_c].min() > softmax_form[~inside_c].max() >= 1 / torch.e - 1e-6, feature_masks
 
 
@@ -140,4 +141,4 @@ def test_softmax_masks_of_features_and_unknown_readings_are_refused():
         make_junction(2, feature_masks="features", masks="softmax")
     with pytest.raises(ValueError, match="feature_masks must be one of"):
         make_junction(2, feature_masks="logits")
-    assert "feature_masks='heads', attention='softmax', masks='sigmoid', residual=True" in repr(make_junction(2))
+    assert "feature_masks='heads', attention='divergence', masks='sigmoid', residual=True" in repr(make_junction(2))

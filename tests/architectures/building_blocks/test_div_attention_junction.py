@@ -18,7 +18,7 @@ def make_junction(dim, num_classes, num_input_channels=2, stride=2, **options):
 
 
 # the readings of issue 11 (one option changed each), beside the default
-OPTIONS = {"default": {}, "divergence": {"attention": "divergence"}, "softmax_masks": {"masks": "softmax"},
+OPTIONS = {"default": {}, "softmax_map": {"attention": "softmax"}, "softmax_masks": {"masks": "softmax"},
            "no_residual": {"residual": False}}
 
 
@@ -79,8 +79,8 @@ def test_output_is_the_upper_prediction_refined_by_attention_weighted_image_feat
     assert torch.allclose(output, upper + junction.prediction(recorded["fusion"][1]), atol=1e-6)
 
 
-def test_attention_map_peaks_where_the_logits_of_the_two_paths_disagree():
-    junction = make_junction(2, 1)
+def test_softmax_attention_map_peaks_where_the_logits_of_the_two_paths_disagree_and_has_mean_1():
+    junction = make_junction(2, 1, attention="softmax")
     upper = torch.full((1, 1, 8, 8), 4.0)
     aligned_lower = upper.clone()
     aligned_lower[..., 2:4, 5:7] = -4.0
@@ -163,8 +163,8 @@ def test_the_residual_flag_adds_the_upper_prediction_or_not(residual):
 
 
 def test_the_options_are_shown_and_unknown_ones_refused():
-    assert "attention='softmax', masks='sigmoid', residual=True" in repr(make_junction(2, 2))
-    assert "attention='divergence'" in repr(make_junction(2, 2, attention="divergence"))
+    assert "attention='divergence', masks='sigmoid', residual=True" in repr(make_junction(2, 2))
+    assert "attention='softmax'" in repr(make_junction(2, 2, attention="softmax"))
     with pytest.raises(ValueError, match="attention must be one of"):
         make_junction(2, 2, attention="sqrt")
     with pytest.raises(ValueError, match="masks must be one of"):
