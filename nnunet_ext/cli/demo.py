@@ -90,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--work-dir", type=Path, default=Path("./demo_work"),
                         help="folder for all demo files (default ./demo_work); must be new, empty, or made by an "
                              "earlier demo run (marker file %s), which is then cleared" % DEMO_MARKER)
-    parser.add_argument("--epochs", type=positive_int, default=5,
-                        help="training epochs of the *_Short trainers (default 5)")
+    parser.add_argument("--epochs", type=positive_int, default=20,
+                        help="training epochs of the *_Short trainers (default 20: both default models find "
+                             "lesions after about 12)")
     parser.add_argument("--iterations", type=positive_int, default=10,
                         help="training iterations per epoch of the *_Short trainers (default 10)")
     parser.add_argument("--val-iterations", type=positive_int, default=2,
@@ -101,9 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                              f"(default 10)")
     parser.add_argument("--num-test", type=positive_int, default=4,
                         help="synthetic held-out test cases that are predicted and evaluated (default 4)")
-    parser.add_argument("--shape", type=positive_int, nargs=3, default=[24, 40, 40], metavar=("Z", "Y", "X"),
+    parser.add_argument("--shape", type=positive_int, nargs=3, default=[20, 32, 32], metavar=("Z", "Y", "X"),
                         help="voxels per synthetic volume in (z, y, x) order, at 2 x 1 x 1 mm; nnU-Net's patch "
-                             "covers the whole volume, so this sets the cost of every iteration (default 24 40 40)")
+                             "covers the whole volume, so this sets the cost of every iteration (default 20 32 32)")
     parser.add_argument("--trainers", nargs="+", default=list(DEFAULT_TRAINERS), metavar="TRAINER",
                         help="nnU-Net trainer class names to train and compare (default %s); the budget options "
                              "apply to the *_Short trainers only" % " ".join(DEFAULT_TRAINERS))

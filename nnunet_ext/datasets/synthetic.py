@@ -6,11 +6,13 @@ Every case is a box of voxels (z, y, x) in Hounsfield-like units (int16) with:
   along z, wrapped in a thin subcutaneous fat layer (~-100 HU, 1.5-3.5 mm);
 - an organ (label 1, ~60 HU): an ellipsoid with random size, position and orientation inside the body, its surface
   deformed by a smooth random field;
-- 0 to 3 lesions (label 2, overwriting the organ label): deformed spheres inside the organ, hypodense (10-30 HU) or
-  hyperdense (95-120 HU). Radii are drawn log-uniformly from 3 voxels of the finest spacing up to half the organ's
-  smallest semi-axis, so small lesions are common. Every 4th case (case index 3, 7, 11, ...) has no lesion;
+- 0 to 3 lesions (label 2, overwriting the organ label): deformed spheres inside the organ, hypodense (-20-0 HU) or
+  hyperdense (140-170 HU): 60-110 HU from the organ, 5-18 noise standard deviations (until issue 11 30-60 HU over
+  10-20 HU noise, and the demo's short trainings found no lesion). Radii are drawn log-uniformly from 3 voxels of
+  the finest spacing up to half the organ's smallest semi-axis, so small lesions are common. Every 4th case (case
+  index 3, 7, 11, ...) has no lesion;
 - a light Gaussian blur (partial-volume edges), a smooth low-frequency additive bias (up to about +-15 HU) and
-  Gaussian noise (10-20 HU standard deviation).
+  Gaussian noise (6-12 HU standard deviation).
 
 Beside ``dataset.json`` the dataset gets ``diagnosis_labels.json`` (see ``nnunet_ext.diagnosis.labels``): the
 image-level label of every case, "lesion" or "no lesion", for the diagnosis trainers.
@@ -48,9 +50,9 @@ AIR_HU = -1000.0
 FAT_HU = -100.0
 SOFT_TISSUE_HU = 40.0
 ORGAN_HU = 60.0
-HYPODENSE_LESION_HU_RANGE = (10.0, 30.0)
-HYPERDENSE_LESION_HU_RANGE = (95.0, 120.0)
-NOISE_STD_HU_RANGE = (10.0, 20.0)
+HYPODENSE_LESION_HU_RANGE = (-20.0, 0.0)
+HYPERDENSE_LESION_HU_RANGE = (140.0, 170.0)
+NOISE_STD_HU_RANGE = (6.0, 12.0)
 BIAS_AMPLITUDE_HU = 15.0
 BLUR_SIGMA_MM = 0.6
 HU_CLIP_RANGE = (-1024, 3071)

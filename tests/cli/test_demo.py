@@ -90,9 +90,9 @@ def test_argument_defaults():
     arguments = demo.parse_arguments([])
 
     assert arguments.work_dir == Path("./demo_work")
-    assert (arguments.epochs, arguments.iterations, arguments.val_iterations) == (5, 10, 2)
+    assert (arguments.epochs, arguments.iterations, arguments.val_iterations) == (20, 10, 2)
     assert (arguments.num_training, arguments.num_test) == (10, 4)
-    assert list(arguments.shape) == [24, 40, 40]
+    assert list(arguments.shape) == [20, 32, 32]
     assert arguments.trainers == ["DivAttentionTrainer_Short", "PlainUNetTrainer_Short"]
 
 
