@@ -9,8 +9,13 @@ runs, the median epoch time relative to plain nnU-Net's (from nnU-Net's own "Epo
 parameters.
 
     python -m benchmarks.ablation_brats [--epochs 10] [--iterations 10] [--runs 2] [--trainers ...]
+    python -m benchmarks.ablation_brats --report [--work-dir ...] [--trainers ...]
 
-The grid and how it is pruned: the attention form (today's N*softmax, the paper's divergence in [0, 1]) and the
+``--report`` trains nothing: it prints the table of the runs already in ``--work-dir`` (every trainer and run
+whose prediction was evaluated), e.g. of an ablation stopped before its last run.
+
+The grid and how it is pruned: the attention form (the paper's divergence in [0, 1], the default since this
+ablation; issue 2's N*softmax, ``_SoftmaxMap``) and the
 residual are options of the junction between prediction logits; the feature-level placement (masks from the stage
 heads or from the features) is a second network. Each option is measured against today's default one at a time,
 not in every combination (6 Div-attention networks instead of 2 x 2 x 3); softmax masks are options of label
@@ -27,10 +32,12 @@ from pathlib import Path
 from nnunet_ext.cli.nnunet_commands import nnunet_environment
 from nnunet_ext.reliability.network_builds import NetworkSetting, build_network
 
-from benchmarks.compare_dual_loss_brats import REGIONS, prepared_brats, train_and_evaluate
+from nnunet_ext.evaluation.lesion_presence import summarize_lesion_presence
+
+from benchmarks.compare_dual_loss_brats import REGION_KEYS, REGIONS, prepared_brats, train_and_evaluate
 
 PLAIN = "PlainUNetTrainer_Short"
-TRAINERS = (PLAIN, "DivAttentionTrainer_Short", "DivAttentionTrainer_Divergence_Short",
+TRAINERS = (PLAIN, "DivAttentionTrainer_Short", "DivAttentionTrainer_SoftmaxMap_Short",
             "DivAttentionTrainer_NoResidual_Short", "DivAttentionFeaturesTrainer_Short",
             "DivAttentionFeaturesTrainer_FeatureMasks_Short", "UNetDualLossTrainer_Short", "LNetTrainer_Short")
 EPOCH_TIME = re.compile(r"Epoch time: ([0-9.]+) s")
@@ -45,6 +52,21 @@ def parameter_count(trainer: str, plans_file: Path, dataset_json_file: Path) -> 
     setting = NetworkSetting(json.loads(plans_file.read_text()), "3d_fullres",
                              json.loads(dataset_json_file.read_text()))
     return sum(p.numel() for p in build_network(trainer, setting).parameters())
+
+
+def evaluated_row(trainer: str, logs: Path, raw: Path, dataset_json: dict) -> dict:
+    """The row of :func:`train_and_evaluate` (and ``epoch_seconds``) rebuilt from what a finished run left in
+    ``logs``: nnU-Net's ``summary.json`` beside the predictions and the training log; None if the run did not get
+    that far."""
+    predictions = logs / "predictions" / trainer
+    train_log = logs / f"train_{trainer}.log"
+    if not (predictions / "summary.json").is_file() or not train_log.is_file():
+        return None
+    dice = json.loads((predictions / "summary.json").read_text())
+    slices = summarize_lesion_presence(predictions, raw / "labelsTs", dataset_json, per_axial_slice=True)
+    return {"trainer": trainer, "dice": {r: dice["mean"][REGION_KEYS[r]]["Dice"] for r in REGIONS},
+            "slice_f1": {r: slices["classes"][r]["F1"] for r in REGIONS}, "slices": slices["n_images"],
+            "epoch_seconds": median_epoch_seconds(train_log)}
 
 
 def mean_and_spread(values) -> str:
@@ -75,6 +97,8 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--runs", type=int, default=2, help="independent trainings per trainer (mean and spread)")
     parser.add_argument("--trainers", nargs="+", default=list(TRAINERS))
+    parser.add_argument("--report", action="store_true",
+                        help="train nothing; print the table of the runs already in --work-dir")
     args = parser.parse_args(argv)
     if PLAIN not in args.trainers:
         parser.error(f"the table is relative to {PLAIN}: keep it among --trainers")
@@ -82,22 +106,30 @@ def main(argv=None) -> int:
     budget = {"epochs": args.epochs, "iterations": args.iterations, "val_iterations": 2}
     shared = nnunet_environment(work_dir, budget=budget)
     raw, dataset_json = prepared_brats(work_dir, shared)
+    if not args.report:
+        for run in range(args.runs):
+            environment = dict(shared, nnUNet_results=str(work_dir / f"run_{run}" / "nnUNet_results"))
+            logs = work_dir / f"run_{run}"
+            for trainer in args.trainers:
+                print(f"run {run + 1}/{args.runs}: {trainer} ({args.epochs} x {args.iterations} iterations) ...",
+                      flush=True)
+                row = train_and_evaluate(trainer, environment, raw, dataset_json, logs)
+                print(f"  mean Dice {statistics.mean(row['dice'].values()):.3f}, {row['seconds']:.0f} s", flush=True)
     runs = {trainer: [] for trainer in args.trainers}
-    for run in range(args.runs):
-        environment = dict(shared, nnUNet_results=str(work_dir / f"run_{run}" / "nnUNet_results"))
-        logs = work_dir / f"run_{run}"
+    for logs in sorted(work_dir.glob("run_*")):
         for trainer in args.trainers:
-            print(f"run {run + 1}/{args.runs}: {trainer} ({args.epochs} x {args.iterations} iterations) ...",
-                  flush=True)
-            row = train_and_evaluate(trainer, environment, raw, dataset_json, logs)
-            row["epoch_seconds"] = median_epoch_seconds(logs / f"train_{trainer}.log")
-            runs[trainer].append(row)
-            print(f"  mean Dice {statistics.mean(row['dice'].values()):.3f}, {row['seconds']:.0f} s", flush=True)
+            row = evaluated_row(trainer, logs, raw, dataset_json)
+            if row is not None:
+                runs[trainer].append(row)
+    runs = {trainer: rows for trainer, rows in runs.items() if rows}
+    if PLAIN not in runs:
+        parser.error(f"no evaluated run of {PLAIN} in {work_dir}")
     preprocessed = Path(shared["nnUNet_preprocessed"]) / raw.name
     parameters = {t: parameter_count(t, preprocessed / "nnUNetPlans.json", preprocessed / "dataset.json")
-                  for t in args.trainers}
-    print(f"\n{args.runs} runs per trainer, {args.epochs} epochs x {args.iterations} iterations, held-out case "
-          f"of the BraTS 2013 sample; mean ± half the range over the runs\n")
+                  for t in runs}
+    counts = sorted({len(rows) for rows in runs.values()})
+    print(f"\n{'/'.join(map(str, counts))} runs per trainer, held-out case of the BraTS 2013 sample; mean ± half "
+          f"the range over the runs\n")
     print(ablation_table(runs, parameters))
     return 0
 

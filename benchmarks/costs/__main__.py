@@ -30,10 +30,10 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def training_part(dataset, repeats: int) -> None:
+def training_part(dataset, repeats: int, only=None) -> None:
     setting = dataset.setting()
     trainers, refused = segmentation_networks(setting)
-    trainers = [PLAIN_NNUNET, *trainers]
+    trainers = [PLAIN_NNUNET, *(t for t in trainers if only is None or t in only)]
     say(f"\n### Training, {dataset.label} plans (3d_fullres, patch {list(setting.patch_size)}, "
         f"{setting.num_input_channels} input channels, {setting.num_outputs} outputs)\n")
     figures = {trainer: {"seconds": {}} for trainer in trainers}
@@ -106,6 +106,8 @@ def main(argv=None) -> int:
     parser.add_argument("--prediction-repeats", type=int, default=3, help="interleaved prediction runs per model")
     parser.add_argument("--test-cases", type=int, default=3, help="synthetic held-out cases to predict")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
+    parser.add_argument("--trainers", nargs="+", default=None,
+                        help="training part: only these networks (and plain nnU-Net's), e.g. a default's check")
     parser.add_argument("--brats-source", type=Path, default=None,
                         help="the BraTS 2013 sample (default: ../shared/data/brats2013_sample)")
     args = parser.parse_args(argv)
@@ -118,7 +120,7 @@ def main(argv=None) -> int:
     datasets = planned_datasets(work_dir, args.brats_source or default_brats_sample_dir(), args.test_cases)
     if "training" in parts:
         for dataset in datasets:
-            training_part(dataset, args.repeats)
+            training_part(dataset, args.repeats, args.trainers)
     if "prediction" in parts:
         prediction_part(datasets[0], work_dir, args.prediction_repeats)
     if "inductor" in parts:
