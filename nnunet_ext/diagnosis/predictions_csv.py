@@ -7,16 +7,43 @@ One row per case, columns::
 ``predicted_class`` is the argmax of the row (binary: positive iff P(class 1) > 0.5), the same rule the metrics
 use. Probabilities are written with full float precision (``repr``), so reading the file back gives the same numbers.
 :func:`write_diagnosis_csv` writes exactly the ``path`` it is given (creating parent folders) and replaces a file
-already there; choosing a path that does not hold the user's own data is the caller's job.
+already there, atomically (a reader sees the old file or the new one, never half of one); choosing a path that does
+not hold the user's own data is the caller's job.
+
+The files of a prediction run (:func:`write_prediction_diagnoses`, called by ``DiagnosisPredictor``), in the output
+folder:
+
+* ``diagnosis_predictions.csv``: the cases of this run. An existing file is merged (its rows of cases not predicted
+  again are kept) only with ``--continue_prediction`` (nnU-Net's ``overwrite=False``); otherwise it is replaced.
+* ``diagnosis_predictions_settings.json``: what decided the probabilities (tile step, Gaussian, mirroring, tile
+  pooling, folds, checkpoint, the aggregation rule; ``DiagnosisPredictor.diagnosis_settings``).
+* Parallel parts (``-num_parts N -part_id k``) each write their own ``diagnosis_predictions_part<k>of<N>.csv`` and
+  ``diagnosis_predictions_part<k>of<N>_settings.json`` (merged with that part's earlier file only when continuing).
+  Once the files of all ``N`` parts are present, the part that finds them joins them, under an exclusive ``fcntl``
+  lock on ``.diagnosis_predictions.lock`` in the output folder, into ``diagnosis_predictions.csv`` and its
+  settings file; when continuing, the rows of an existing ``diagnosis_predictions.csv`` that no part holds are
+  kept. So the last part to finish leaves every case. Until then, without ``--continue_prediction``, an earlier
+  run's ``diagnosis_predictions.csv`` is removed (it is not this run's). Parts whose settings differ, or that hold
+  the same case, are not joined (a warning names them): they come from different runs; the last part of this run
+  to finish joins again. The part files are kept.
 """
 
 import csv
+import fcntl
+import json
+import os
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Sequence, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
 from nnunet_ext.diagnosis.metrics import checked_probabilities
+
+DIAGNOSIS_CSV_NAME = "diagnosis_predictions.csv"
+SETTINGS_FILE_NAME = "diagnosis_predictions_settings.json"
+LOCK_FILE_NAME = ".diagnosis_predictions.lock"
 
 CASE_ID_COLUMN = "case_id"
 PROBABILITY_PREFIX = "probability_"
@@ -43,13 +70,27 @@ def write_diagnosis_csv(path: Union[str, Path], case_ids: Sequence[str], probabi
         raise ValueError(f"need {probabilities.shape[1]} distinct class names, got {class_names!r}")
     predicted = np.argmax(probabilities, axis=1)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(diagnosis_csv_header(class_names))
-        for case_id, row, index in zip(case_ids, probabilities, predicted):
-            writer.writerow([case_id] + [repr(float(p)) for p in row] + [int(index), class_names[int(index)]])
+    with _replacing(path) as temporary:
+        with temporary.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(diagnosis_csv_header(class_names))
+            for case_id, row, index in zip(case_ids, probabilities, predicted):
+                writer.writerow([case_id] + [repr(float(p)) for p in row] + [int(index), class_names[int(index)]])
     return path
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` (parent folders created) that replaces ``path`` when the block ends
+    without an error (``os.replace``: atomic on one file system); removed otherwise."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
 
 
 def read_diagnosis_csv(path: Union[str, Path]) -> List[dict]:
@@ -71,3 +112,135 @@ def read_diagnosis_csv(path: Union[str, Path]) -> List[dict]:
                          "probabilities": {name: float(value) for name, value in zip(class_names, values[1:-2])},
                          PREDICTED_CLASS_COLUMN: int(values[-2]), PREDICTED_NAME_COLUMN: values[-1]})
     return rows
+
+
+def part_csv_name(part_id: int, num_parts: int) -> str:
+    """The CSV of part ``part_id`` of ``num_parts`` (nnU-Net's ``-part_id``, ``-num_parts``)."""
+    return f"diagnosis_predictions_part{part_id}of{num_parts}.csv"
+
+
+def settings_file_name(csv_name: str) -> str:
+    """The settings file beside a predictions CSV: ``<name>.csv`` -> ``<name>_settings.json``."""
+    return f"{csv_name[:-len('.csv')] if csv_name.endswith('.csv') else csv_name}_settings.json"
+
+
+def earlier_predictions(path: Union[str, Path], class_names: Sequence[str]) -> Dict[str, np.ndarray]:
+    """The rows of an existing diagnosis CSV as case id -> ``[C]`` probabilities in the order of ``class_names``;
+    {} when there is no file. A file that is not a diagnosis CSV, or holds other classes, gives {} with a warning
+    (it is replaced, not merged)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        rows = read_diagnosis_csv(path)
+    except ValueError as error:
+        warnings.warn(f"{path} is not read ({error}); it is replaced, not merged.", stacklevel=2)
+        return {}
+    names = list(class_names)
+    if rows and list(rows[0]["probabilities"]) != names:
+        warnings.warn(f"{path} holds the classes {list(rows[0]['probabilities'])}, not the model's {names}: it is "
+                      f"replaced, not merged.", stacklevel=2)
+        return {}
+    return {row[CASE_ID_COLUMN]: np.array([row["probabilities"][name] for name in names]) for row in rows}
+
+
+def write_case_probabilities(path: Union[str, Path], probabilities: Dict[str, np.ndarray],
+                             class_names: Sequence[str]) -> Path:
+    """:func:`write_diagnosis_csv` of case id -> ``[C]`` probabilities, rows sorted by case id."""
+    case_ids = sorted(probabilities)
+    return write_diagnosis_csv(path, case_ids, np.stack([probabilities[c] for c in case_ids]), class_names)
+
+
+def write_json(path: Union[str, Path], content: dict) -> Path:
+    """``content`` as strict, indented JSON at ``path``, replacing it atomically."""
+    path = Path(path)
+    with _replacing(path) as temporary:
+        temporary.write_text(json.dumps(content, indent=2, allow_nan=False))
+    return path
+
+
+@contextmanager
+def prediction_folder_lock(output_folder: Union[str, Path]) -> Iterator[None]:
+    """An exclusive ``fcntl.flock`` on ``<output_folder>/.diagnosis_predictions.lock`` for the block (parallel parts
+    of one prediction take turns; the lock file is left in place, as removing it would race)."""
+    Path(output_folder).mkdir(parents=True, exist_ok=True)
+    with open(Path(output_folder) / LOCK_FILE_NAME, "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def write_prediction_diagnoses(output_folder: Union[str, Path], probabilities: Dict[str, np.ndarray],
+                               class_names: Sequence[str], settings: dict, continuing: bool = False,
+                               num_parts: int = 1, part_id: int = 0) -> Path:
+    """Write this run's case id -> ``[C]`` probabilities and its ``settings`` into ``output_folder`` as the module
+    docstring says; returns the CSV written (the part's file for a part)."""
+    if num_parts < 1 or not 0 <= part_id < num_parts:
+        raise ValueError(f"part_id {part_id} of num_parts {num_parts}: need num_parts >= 1 and 0 <= part_id < "
+                         f"num_parts (nnUNetv2_predict -num_parts N -part_id 0..N-1)")
+    folder = Path(output_folder)
+    name = DIAGNOSIS_CSV_NAME if num_parts == 1 else part_csv_name(part_id, num_parts)
+    path = folder / name
+    with prediction_folder_lock(folder):
+        if continuing:
+            _warn_if_settings_differ(folder / settings_file_name(name), settings)
+            probabilities = {**earlier_predictions(path, class_names), **probabilities}
+        write_case_probabilities(path, probabilities, class_names)
+        write_json(folder / settings_file_name(name), settings)
+        if num_parts > 1:
+            _join_parts(folder, num_parts, class_names, continuing)
+    return path
+
+
+def _warn_if_settings_differ(settings_path: Path, settings: dict) -> None:
+    if not settings_path.is_file():
+        return
+    try:
+        earlier = json.loads(settings_path.read_text())
+    except ValueError:
+        return
+    differing = sorted(key for key in {*earlier, *settings} if earlier.get(key) != settings.get(key))
+    if differing:
+        warnings.warn(f"{settings_path}: the cases predicted before this continued run used other settings "
+                      f"({', '.join(f'{k}: {earlier.get(k)!r} then {settings.get(k)!r}' for k in differing)}); "
+                      f"their rows are kept as they were. Predict without --continue_prediction to use one setting "
+                      f"for every case.", stacklevel=3)
+
+
+def _join_parts(folder: Path, num_parts: int, class_names: Sequence[str], continuing: bool) -> Optional[Path]:
+    """Join the part files into ``diagnosis_predictions.csv`` when all ``num_parts`` are present (caller holds the
+    lock); returns the joined CSV, None when not (yet) joined."""
+    parts = [folder / part_csv_name(part, num_parts) for part in range(num_parts)]
+    joined_csv, joined_settings = folder / DIAGNOSIS_CSV_NAME, folder / SETTINGS_FILE_NAME
+    if not all(part.is_file() for part in parts):
+        if not continuing:  # an earlier run's result, not this run's
+            for earlier in (joined_csv, joined_settings):
+                earlier.unlink(missing_ok=True)
+        return None
+    settings = [json.loads((folder / settings_file_name(part.name)).read_text())
+                if (folder / settings_file_name(part.name)).is_file() else None for part in parts]
+    if any(s != settings[0] for s in settings):
+        warnings.warn(f"{folder}: the part files {[p.name for p in parts]} were predicted with different settings "
+                      f"(see their _settings.json files), so they come from different runs and are not joined into "
+                      f"{DIAGNOSIS_CSV_NAME}; the last part of this run to finish joins them again.", stacklevel=3)
+        return None
+    joined = earlier_predictions(joined_csv, class_names) if continuing else {}
+    owner: Dict[str, str] = {}
+    for part in parts:
+        rows = earlier_predictions(part, class_names)
+        shared = sorted(set(rows) & set(owner))
+        if shared:
+            warnings.warn(f"{folder}: {part.name} and {owner[shared[0]]} both hold case {shared[0]!r} (parts of one "
+                          f"run never share a case): they come from different runs and are not joined into "
+                          f"{DIAGNOSIS_CSV_NAME}; the last part of this run to finish joins them again.", stacklevel=3)
+            return None
+        owner.update({case: part.name for case in rows})
+        joined.update(rows)
+    if not joined:
+        return None
+    write_case_probabilities(joined_csv, joined, class_names)
+    if settings[0] is not None:
+        write_json(joined_settings, settings[0])
+    return joined_csv

@@ -3,34 +3,52 @@
 ``DiagnosisPredictor`` predicts and exports segmentations exactly as ``nnUNetPredictor`` does; while it predicts a
 case, the network's diagnosis output is on and a
 :class:`~nnunet_ext.architectures.diagnosis.diagnosis_tap.DiagnosisRecorder` around it hands nnU-Net's sliding window
-the segmentation and collects the diagnosis logits of every tile and fold in a tap, and the case's class
-probabilities follow the rule of :mod:`nnunet_ext.diagnosis.aggregation` (the one validation uses).
+the segmentation and collects, in a tap, the diagnosis logits of every tile and fold with each tile's foreground
+weight. The case's class probabilities follow the rule of :mod:`nnunet_ext.diagnosis.aggregation` (the one the
+final validation uses), with the tile pooling rule stored in the model's plans (``tile_pooling``,
+:mod:`nnunet_ext.diagnosis.plans_entry`): per fold the tiles pooled by it, then the mean over the folds.
 
 Test-time mirroring is nnU-Net's augmentation of the segmentation: the diagnosis is taken from each tile's
 unmirrored pass and the mirrored passes run the segmentation alone (``diagnosis_from_mirrors = False``). Running the
 branch on all 8 mirrors of a 3D tile cost 1.2-1.35x the segmentation's prediction time (``python -m
-benchmarks.costs``, README "Benchmark"); ``diagnosis_from_mirrors = True`` averages the diagnosis over them too. After ``predict_from_files`` (or its
-sequential twin) the output folder gets ``diagnosis_predictions.csv`` (:mod:`nnunet_ext.diagnosis.predictions_csv`),
-with the class names stored in the model's plans. For a model without a diagnosis branch it is nnU-Net's predictor.
+benchmarks.costs``, README "Benchmark"); ``diagnosis_from_mirrors = True`` pools the diagnosis over them too.
+
+Which case a prediction belongs to: in ``predict_from_data_iterator`` (``predict_from_files``,
+``predict_from_list_of_npy_arrays``) the ``ofile`` of the item being predicted (no ``ofile``: no diagnosis); in
+``predict_from_files_sequential`` the output files in nnU-Net's order. A direct
+``predict_logits_from_preprocessed_data`` or ``predict_single_npy_array`` call outside these records no diagnosis.
+
+A sliding window that fails on the device (any RuntimeError, typically out of memory) is run again by nnU-Net with
+the results on the CPU; the passes its first attempt recorded are dropped (the tap notes where each fold's sliding
+window starts and goes back there at every attempt), so no tile counts twice.
+
+After ``predict_from_files`` (or its sequential twin) the output folder gets ``diagnosis_predictions.csv`` and
+``diagnosis_predictions_settings.json`` (:func:`~nnunet_ext.diagnosis.predictions_csv.write_prediction_diagnoses`:
+merged with an earlier file only with ``--continue_prediction``; parallel ``-num_parts`` runs write part files and
+join them under a lock). The settings (:meth:`DiagnosisPredictor.diagnosis_settings`) are the ones the final
+validation records in ``diagnosis_summary.json``, so the two can be compared. For a model without a diagnosis
+branch it is nnU-Net's predictor.
 """
 
 import os
 from contextlib import contextmanager
-from os.path import join
 from typing import Dict, List, Optional
 
 import numpy as np
 import torch
+from batchgenerators.dataloading.multi_threaded_augmenter import MultiThreadedAugmenter
 
 from nnunetv2.configuration import default_num_processes
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
 from nnunet_ext.architectures.diagnosis.diagnosis_tap import DiagnosisRecorder, DiagnosisTap, set_diagnosis_output
-from nnunet_ext.diagnosis.aggregation import case_probabilities
-from nnunet_ext.diagnosis.plans_entry import DIAGNOSIS_PLANS_KEY
-from nnunet_ext.diagnosis.predictions_csv import read_diagnosis_csv, write_diagnosis_csv
+from nnunet_ext.diagnosis.aggregation import aggregation_rule, case_probabilities
+from nnunet_ext.diagnosis.plans_entry import DIAGNOSIS_PLANS_KEY, TILE_POOLING_KEY
+from nnunet_ext.diagnosis.plans_entry import diagnosis_settings as settings_in_plans
+from nnunet_ext.diagnosis.predictions_csv import (DIAGNOSIS_CSV_NAME, SETTINGS_FILE_NAME,  # noqa: F401 (re-exported)
+                                                  earlier_predictions, part_csv_name, write_prediction_diagnoses)
 
-DIAGNOSIS_CSV_NAME = "diagnosis_predictions.csv"
+FINAL_WEIGHTS = "checkpoint_final.pth"  # nnU-Net's weights at the end of training
 
 
 def case_id_of_output(truncated_output_file: str) -> str:
@@ -40,39 +58,91 @@ def case_id_of_output(truncated_output_file: str) -> str:
 
 class DiagnosisPredictor(nnUNetPredictor):
     diagnosis_from_mirrors = False  # True: every mirrored pass of a tile adds its diagnosis logits too
+    used_folds = None  # set by initialize_from_trained_model_folder (or the trainer's final validation)
+    checkpoint_name = FINAL_WEIGHTS
+    written_diagnosis_csv: Optional[str] = None  # the CSV the last predict_from_files(_sequential) wrote
+
+    def initialize_from_trained_model_folder(self, model_training_output_dir: str, use_folds,
+                                             checkpoint_name: str = FINAL_WEIGHTS):
+        """nnU-Net's, remembering the folds (found as nnU-Net finds them when ``use_folds`` is None) and the
+        checkpoint for :meth:`diagnosis_settings`."""
+        if use_folds is None:
+            use_folds = nnUNetPredictor.auto_detect_available_folds(model_training_output_dir, checkpoint_name)
+        elif isinstance(use_folds, str):
+            use_folds = [use_folds]
+        super().initialize_from_trained_model_folder(model_training_output_dir, use_folds, checkpoint_name)
+        self.used_folds = [f if f == "all" else int(f) for f in use_folds]
+        self.checkpoint_name = checkpoint_name
 
     @property
     def diagnosis_classes(self) -> Optional[List[str]]:
         settings = self.plans_manager.plans.get(DIAGNOSIS_PLANS_KEY)
         return None if settings is None else list(settings["classes"])
 
-    def _manage_input_and_output_lists(self, *args, **kwargs):
-        inputs, outputs, previous_stage = super()._manage_input_and_output_lists(*args, **kwargs)
+    @property
+    def tile_pooling(self) -> str:
+        """The model's tile pooling rule (the plans' ``tile_pooling``; ``"mean"`` for plans without one)."""
+        return settings_in_plans(self.plans_manager.plans)[TILE_POOLING_KEY]
+
+    def diagnosis_settings(self) -> dict:
+        """What decided each case's probabilities, as ``diagnosis_predictions_settings.json`` and the final
+        validation's ``diagnosis_summary.json`` (``settings``) record it."""
+        mirrored = self.use_mirroring and self.allowed_mirroring_axes is not None
+        return {"tile_step_size": float(self.tile_step_size), "use_gaussian": bool(self.use_gaussian),
+                "use_mirroring": bool(self.use_mirroring),
+                "mirroring_axes": [int(a) for a in self.allowed_mirroring_axes] if mirrored else None,
+                "diagnosis_from_mirrors": bool(self.diagnosis_from_mirrors), "tile_pooling": self.tile_pooling,
+                "folds": None if self.used_folds is None else list(self.used_folds),
+                "checkpoint": self.checkpoint_name,
+                "aggregation": aggregation_rule(self.tile_pooling, self.diagnosis_from_mirrors and mirrored)}
+
+    # --- which case is being predicted ---
+
+    def _manage_input_and_output_lists(self, list_of_lists_or_source_folder,
+                                       output_folder_or_list_of_truncated_output_files,
+                                       folder_with_segs_from_prev_stage: str = None, overwrite: bool = True,
+                                       part_id: int = 0, num_parts: int = 1, save_probabilities: bool = False):
+        inputs, outputs, previous_stage = super()._manage_input_and_output_lists(
+            list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files,
+            folder_with_segs_from_prev_stage, overwrite, part_id, num_parts, save_probabilities)
         self.diagnosis_probabilities: Dict[str, np.ndarray] = {}
         self._outputs_in_order = list(outputs) if outputs is not None else []
-        self._current_output = None
         return inputs, outputs, previous_stage
 
-    def predict_from_data_iterator(self, data_iterator, *args, **kwargs):
+    def predict_from_data_iterator(self, data_iterator, save_probabilities: bool = False,
+                                   num_processes_segmentation_export: int = default_num_processes):
+        if not hasattr(self, "diagnosis_probabilities"):  # predict_from_list_of_npy_arrays comes here directly
+            self.diagnosis_probabilities = {}
+
         def noting_each_case(iterator):
             for item in iterator:
                 self._current_output = item["ofile"]
                 yield item
-        return super().predict_from_data_iterator(noting_each_case(data_iterator), *args, **kwargs)
+        self._predicting_from_iterator, self._current_output = True, None
+        try:
+            return super().predict_from_data_iterator(noting_each_case(data_iterator), save_probabilities,
+                                                      num_processes_segmentation_export)
+        finally:
+            self._predicting_from_iterator, self._current_output = False, None
+            if isinstance(data_iterator, MultiThreadedAugmenter):  # nnU-Net's check sees our generator instead
+                data_iterator._finish()
 
     def _next_case_id(self) -> Optional[str]:
-        if getattr(self, "_current_output", None) is not None:
+        if getattr(self, "_predicting_from_iterator", False):
             output, self._current_output = self._current_output, None
         elif getattr(self, "_outputs_in_order", None):
             output = self._outputs_in_order.pop(0)
         else:
             return None
-        return case_id_of_output(output)
+        return None if output is None else case_id_of_output(output)
+
+    # --- recording the diagnosis of every pass ---
 
     @contextmanager
     def recording_diagnosis(self, tap: DiagnosisTap):
         """While the block runs, the network's diagnosis output is on and every forward pass of the sliding window
-        leaves its diagnosis logits in ``tap`` (cleared first). Does nothing for a network without diagnosis."""
+        leaves its diagnosis logits and foreground weight in ``tap`` (cleared first), each fold's sliding window
+        starting a model there. Does nothing for a network without diagnosis."""
         tap.clear()
         if not set_diagnosis_output(self.network, True):
             yield
@@ -83,6 +153,24 @@ class DiagnosisPredictor(nnUNetPredictor):
         finally:
             self._diagnosis_tap = None
             set_diagnosis_output(self.network, False)
+
+    def case_diagnosis(self, tap: DiagnosisTap, case_id: str) -> np.ndarray:
+        """``[num_classes]`` probabilities of one case from what ``tap`` recorded, by the model's tile pooling."""
+        return case_probabilities(tap.logits, tap.weights, self.tile_pooling, tap.model_starts,
+                                  case=f"case {case_id!r}")
+
+    def predict_sliding_window_return_logits(self, input_image: torch.Tensor):
+        tap = getattr(self, "_diagnosis_tap", None)
+        if tap is not None:
+            tap.start_model()  # once per fold (predict_logits_from_preprocessed_data loops over the folds)
+        return super().predict_sliding_window_return_logits(input_image)
+
+    def _internal_predict_sliding_window_return_logits(self, data, slicers, do_on_device: bool = True):
+        # once per attempt: after a RuntimeError on the device nnU-Net runs every tile again, results on the CPU
+        tap = getattr(self, "_diagnosis_tap", None)
+        if tap is not None:
+            tap.restart_model()
+        return super()._internal_predict_sliding_window_return_logits(data, slicers, do_on_device)
 
     def _internal_maybe_mirror_and_predict(self, x: torch.Tensor) -> torch.Tensor:
         tap = getattr(self, "_diagnosis_tap", None)
@@ -105,20 +193,22 @@ class DiagnosisPredictor(nnUNetPredictor):
         with self.recording_diagnosis(tap):
             logits = super().predict_logits_from_preprocessed_data(data)
         if tap.logits:
-            self.diagnosis_probabilities[case_id] = case_probabilities(tap.logits)
+            self.diagnosis_probabilities[case_id] = self.case_diagnosis(tap, case_id)
         return logits
 
-    def write_diagnosis_csv(self, output_folder: Optional[str]) -> Optional[str]:
-        """Write ``diagnosis_predictions.csv`` for the cases predicted by the last call; None when there is nothing
-        to write (no diagnosis model, no output folder, or no case predicted)."""
+    # --- the files ---
+
+    def write_diagnosis_csv(self, output_folder: Optional[str], continuing: bool = False, num_parts: int = 1,
+                            part_id: int = 0) -> Optional[str]:
+        """Write ``diagnosis_predictions.csv`` and ``diagnosis_predictions_settings.json`` (a part's own files for a
+        part of ``num_parts``, joined once all are there) for the cases predicted by the last call; with
+        ``continuing`` (``--continue_prediction``) the rows of cases not predicted again are kept. Returns the CSV
+        written; None when there is nothing to write (no diagnosis model, no output folder, or no case predicted)."""
         probabilities = getattr(self, "diagnosis_probabilities", {})
         if self.diagnosis_classes is None or output_folder is None or not probabilities:
             return None
-        path = join(output_folder, DIAGNOSIS_CSV_NAME)
-        probabilities = {**earlier_predictions(path, self.diagnosis_classes), **probabilities}
-        case_ids = sorted(probabilities)
-        return str(write_diagnosis_csv(join(output_folder, DIAGNOSIS_CSV_NAME), case_ids,
-                                       np.stack([probabilities[c] for c in case_ids]), self.diagnosis_classes))
+        return str(write_prediction_diagnoses(output_folder, probabilities, self.diagnosis_classes,
+                                              self.diagnosis_settings(), continuing, num_parts, part_id))
 
     # nnU-Net records these methods' arguments by reading locals() against their signatures: spell them out.
     def predict_from_files(self, list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files,
@@ -126,35 +216,31 @@ class DiagnosisPredictor(nnUNetPredictor):
                            num_processes_preprocessing: int = default_num_processes,
                            num_processes_segmentation_export: int = default_num_processes,
                            folder_with_segs_from_prev_stage: str = None, num_parts: int = 1, part_id: int = 0):
-        result = super().predict_from_files(
-            list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files, save_probabilities,
-            overwrite, num_processes_preprocessing, num_processes_segmentation_export,
-            folder_with_segs_from_prev_stage, num_parts, part_id)
-        self.write_diagnosis_csv(_output_folder(output_folder_or_list_of_truncated_output_files))
+        try:
+            result = super().predict_from_files(
+                list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files, save_probabilities,
+                overwrite, num_processes_preprocessing, num_processes_segmentation_export,
+                folder_with_segs_from_prev_stage, num_parts, part_id)
+        finally:
+            self._outputs_in_order = []
+        self.written_diagnosis_csv = self.write_diagnosis_csv(
+            _output_folder(output_folder_or_list_of_truncated_output_files), continuing=not overwrite,
+            num_parts=num_parts, part_id=part_id)
         return result
 
     def predict_from_files_sequential(self, list_of_lists_or_source_folder,
                                       output_folder_or_list_of_truncated_output_files,
                                       save_probabilities: bool = False, overwrite: bool = True,
                                       folder_with_segs_from_prev_stage: str = None):
-        result = super().predict_from_files_sequential(
-            list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files, save_probabilities,
-            overwrite, folder_with_segs_from_prev_stage)
-        self.write_diagnosis_csv(_output_folder(output_folder_or_list_of_truncated_output_files))
+        try:
+            result = super().predict_from_files_sequential(
+                list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files, save_probabilities,
+                overwrite, folder_with_segs_from_prev_stage)
+        finally:
+            self._outputs_in_order = []
+        self.written_diagnosis_csv = self.write_diagnosis_csv(
+            _output_folder(output_folder_or_list_of_truncated_output_files), continuing=not overwrite)
         return result
-
-
-def earlier_predictions(path: str, class_names: List[str]) -> Dict[str, np.ndarray]:
-    """The rows of an existing ``diagnosis_predictions.csv`` of the same classes (kept when ``--continue_prediction``
-    predicts only the remaining cases), as case id -> probabilities."""
-    if not os.path.isfile(path):
-        return {}
-    try:
-        rows = read_diagnosis_csv(path)
-    except ValueError:
-        return {}
-    return {row["case_id"]: np.array([row["probabilities"][name] for name in class_names]) for row in rows
-            if list(row["probabilities"]) == list(class_names)}
 
 
 def _output_folder(output) -> Optional[str]:

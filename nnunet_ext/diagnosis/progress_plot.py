@@ -1,33 +1,35 @@
-"""Add the per-epoch diagnosis score to nnU-Net's ``progress.png``.
+"""The per-epoch diagnosis score as its own small picture, ``diagnosis_progress.png`` beside nnU-Net's
+``progress.png``.
 
-nnU-Net draws its progress plot anew every epoch. This reads the picture it has just written and writes it back
-with one more panel underneath: the validation AUC (binary) or quadratic weighted kappa (multi-class) per epoch.
-nnU-Net's own drawing is left as it is."""
+nnU-Net redraws its 3000 x 6750 pixel ``progress.png`` every epoch; reading it back and writing it again with one
+more panel cost about 3.6 s an epoch. This draws only the diagnosis curves (the epoch's score, NaN where undefined,
+and its EMA, which chooses ``checkpoint_best.pth``) into a 640 x 320 pixel file and leaves nnU-Net's picture alone.
+"""
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.image import imread
+
+PROGRESS_FILE_NAME = "diagnosis_progress.png"
+SIZE_INCHES, DPI = (6.4, 3.2), 100
 
 
-def add_score_panel(progress_png, scores: Sequence[float], score_name: str) -> Path:
-    """Append a panel plotting ``scores`` (one per epoch, NaN where undefined) under the image ``progress_png``."""
-    progress_png = Path(progress_png)
-    picture = imread(progress_png)
-    height, width = picture.shape[:2]
-    panel_height = max(1, height // 4)
-    dpi = 100
-    figure = Figure(figsize=(width / dpi, (height + panel_height) / dpi), dpi=dpi)
-    top = figure.add_axes([0, panel_height / (height + panel_height), 1, height / (height + panel_height)])
-    top.imshow(picture)
-    top.set_axis_off()
-    axis = figure.add_axes([0.06, 0.03, 0.9, 0.8 * panel_height / (height + panel_height)])
-    epochs = np.arange(len(scores))
-    axis.plot(epochs, np.asarray(scores, dtype=float), color="m", marker="o", linewidth=3, label=score_name)
+def save_score_plot(path, scores: Sequence[float], score_name: str,
+                    ema: Optional[Sequence[float]] = None) -> Path:
+    """Plot ``scores`` (one per epoch) and, if given, their ``ema`` against the epoch into ``path``."""
+    path = Path(path)
+    figure = Figure(figsize=SIZE_INCHES, dpi=DPI)
+    axis = figure.add_subplot()
+    axis.plot(np.arange(len(scores)), np.asarray(scores, dtype=float), color="m", marker="o", linewidth=2,
+              label=score_name)
+    if ema is not None:
+        axis.plot(np.arange(len(ema)), np.asarray(ema, dtype=float), color="k", linestyle="--", linewidth=1.5,
+                  label="EMA (chooses checkpoint_best)")
     axis.set_xlabel("epoch")
     axis.set_ylabel(score_name)
     axis.legend(loc="lower right")
-    figure.savefig(progress_png, dpi=dpi)
-    return progress_png
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI)
+    return path

@@ -38,10 +38,13 @@ def _read_json(path: str, fix: str) -> dict:
         return json.load(file)
 
 
-def check_segmentation_model(model_folder: str, plans: dict, configuration: str, dataset_json: dict) -> None:
+def check_segmentation_model(model_folder: str, plans: dict, configuration: str, dataset_json: dict,
+                             trainer: str = "nnUNetTrainer") -> None:
     """Raise :class:`IncompatibleCheckpointError` when the model in ``model_folder`` was not trained on the same
     channels, labels, plans and configuration as the diagnosis trainer (``plans``, ``dataset_json``)."""
-    fix = (f"Train it first: nnUNetv2_train {plans['dataset_name']} {configuration} <fold> -p {plans['plans_name']} "
+    trainer_argument = "" if trainer == "nnUNetTrainer" else f" -tr {trainer}"
+    fix = (f"Train it first: nnUNetv2_train {plans['dataset_name']} {configuration} <fold> -p {plans['plans_name']}"
+           f"{trainer_argument} "
            f"(or point {SEGMENTATION_MODEL_VARIABLE} at a model folder trained with these plans and configuration).")
     if not isdir(model_folder):
         raise IncompatibleCheckpointError(f"No segmentation model folder at {model_folder}. {fix}")
@@ -79,18 +82,20 @@ def fold_checkpoint(model_folder: str, fold, checkpoint_name: str = "checkpoint_
     return path
 
 
-def load_segmentation_weights(network, path: str) -> str:
+def load_segmentation_weights(network, path: str, expected_trainer: str = "nnUNetTrainer") -> str:
     """Fill the segmentation part (every parameter outside ``diagnosis.*``) of ``network`` from the nnU-Net
-    checkpoint ``path``. The checkpoint must hold exactly those parameters, in those shapes."""
+    checkpoint ``path``. The checkpoint must hold exactly those parameters, in those shapes: a model of a trainer
+    that builds the network ``expected_trainer`` builds."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     weights = checkpoint["network_weights"]
     ours = network.state_dict()
     segmentation_part = {k: v for k, v in ours.items() if not k.startswith("diagnosis.")}
-    check_weights_fit(segmentation_part, weights, "nnU-Net's planned network for these plans",
+    check_weights_fit(segmentation_part, weights, f"{expected_trainer}'s network for these plans",
                       source=f"The weights in {path} (trainer {checkpoint.get('trainer_name')})",
-                      other_architecture="another architecture; use a segmentation model trained by nnUNetTrainer "
-                                         "(or a trainer that keeps its network) with the same plans and "
-                                         "configuration")
+                      other_architecture=f"another architecture; use a segmentation model trained by "
+                                         f"{expected_trainer} (or a trainer that keeps its network) with the same "
+                                         f"plans and configuration, or the diagnosis trainer variant made for "
+                                         f"{checkpoint.get('trainer_name')}'s network")
     ours.update({k: weights[k] for k in segmentation_part})
     network.load_state_dict(ours)
     return path
@@ -102,8 +107,8 @@ def load_segmentation_model(network, plans: dict, configuration: str, dataset_js
     freeze its segmentation part when ``freeze``. Returns the checkpoint's path."""
     folder = segmentation_model_folder(plans["dataset_name"], plans["plans_name"], configuration, default_trainer,
                                        environ)
-    check_segmentation_model(folder, plans, configuration, dataset_json)
-    path = load_segmentation_weights(network, fold_checkpoint(folder, fold))
+    check_segmentation_model(folder, plans, configuration, dataset_json, default_trainer)
+    path = load_segmentation_weights(network, fold_checkpoint(folder, fold), default_trainer)
     if freeze:
         network.freeze_segmentation()
     return path

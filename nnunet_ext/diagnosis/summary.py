@@ -4,15 +4,18 @@
 
 * ``diagnosis_summary.json``: the metrics of :func:`nnunet_ext.diagnosis.metrics.diagnosis_metrics`, the class
   names, whether they are ordinal, the rule that turned a case's network outputs into one probability vector
-  (``aggregation``, e.g. "mean of the patch probabilities"), and one row per case (case id, target, predicted
-  class, probability of every class). Undefined metrics are ``null`` with their reason under
+  (``aggregation``, e.g. "mean of the patch probabilities"), the settings that produced the probabilities
+  (``settings``: for the final validation the keys of ``DiagnosisPredictor.diagnosis_settings``: ``tile_step_size``,
+  ``use_gaussian``, ``use_mirroring``, ``mirroring_axes``, ``diagnosis_from_mirrors``, ``tile_pooling``, ``folds``,
+  ``checkpoint``, ``aggregation``; ``null`` when the caller gives none), and one row per case (case id, target,
+  predicted class, probability of every class). Undefined metrics are ``null`` with their reason under
   ``metrics.undefined``; the file is strict JSON (no NaN).
 * ``diagnosis_roc.png`` and ``diagnosis_confusion_matrix.png`` (:mod:`nnunet_ext.diagnosis.plots`).
 """
 
 import json
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
@@ -26,9 +29,10 @@ CONFUSION_MATRIX_FILE_NAME = "diagnosis_confusion_matrix.png"
 
 
 def write_diagnosis_summary(output_folder: Union[str, Path], case_ids: Sequence[str], probabilities, targets,
-                            labels: DiagnosisLabels, aggregation: str) -> dict:
+                            labels: DiagnosisLabels, aggregation: str, settings: Optional[dict] = None) -> dict:
     """Evaluate ``probabilities`` ``[N, C]`` against ``targets`` ``[N]`` for the cases ``case_ids`` (in the same
-    order), write the three files into ``output_folder`` and return the content of the JSON file."""
+    order), write the three files into ``output_folder`` and return the content of the JSON file. ``settings``
+    (JSON-serialisable) is recorded as it is."""
     probabilities, targets = checked_probabilities(probabilities, targets)
     case_ids = [str(case_id) for case_id in case_ids]
     if len(case_ids) != len(targets):
@@ -37,6 +41,10 @@ def write_diagnosis_summary(output_folder: Union[str, Path], case_ids: Sequence[
         raise ValueError("case ids must be distinct, one row per case")
     if not isinstance(aggregation, str) or not aggregation.strip():
         raise ValueError("aggregation must say, in words, how a case's probabilities were obtained")
+    if settings is not None and not isinstance(settings, dict):
+        raise ValueError(f"settings must be a dict of the prediction settings (or None), got {type(settings)}")
+    if settings is not None:
+        json.dumps(settings, allow_nan=False)  # refuse what the file could not hold before writing anything
     class_names = list(labels.classes)
     metrics = diagnosis_metrics(probabilities, targets, class_names, labels.ordinal)
     predicted = np.argmax(probabilities, axis=1)
@@ -50,6 +58,7 @@ def write_diagnosis_summary(output_folder: Union[str, Path], case_ids: Sequence[
         "ordinal": bool(labels.ordinal),
         "aggregation": aggregation,
         "num_cases": len(case_ids),
+        "settings": None if settings is None else dict(settings),
         "figures": {"roc": ROC_FILE_NAME, "confusion_matrix": CONFUSION_MATRIX_FILE_NAME},
         "cases": [{"case_id": case_id, "target": int(target), "target_name": class_names[int(target)],
                    "predicted": int(index), "predicted_name": class_names[int(index)],

@@ -11,13 +11,14 @@ from a trained segmentation model loads it in ``configure_optimizers``, from ``$
 import copy
 import json
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 from torch.nn import functional as F
 
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 
+from nnunet_ext.core.errors import UnsupportedConfigurationError
 from nnunet_ext.diagnosis.labels import DiagnosisLabels
 from nnunet_ext.reliability.network_builds import PLAIN_NNUNET, NetworkSetting, build_network, trainer_class
 from nnunet_ext.reliability.tiny_plans import DIAGNOSIS_CLASSES
@@ -68,18 +69,40 @@ def generated_batch(trainer, setting: NetworkSetting, seed: int, batch_size: int
     return {"data": data, "target": target, "keys": list(BATCH_KEYS[:batch_size])}
 
 
-def write_untrained_segmentation_model(folder: Path, setting: NetworkSetting, fold: int = 0) -> Path:
+def segmentation_model_trainer_of(trainer: str) -> str:
+    """The trainer whose model a diagnosis ``trainer`` starts from (``nnUNetTrainer``, or e.g. ``LNetTrainer``)."""
+    return getattr(trainer_class(trainer), "segmentation_model_trainer", PLAIN_NNUNET)
+
+
+def write_untrained_segmentation_model(folder: Path, setting: NetworkSetting, fold: int = 0,
+                                       segmentation_trainer: str = PLAIN_NNUNET) -> Path:
     """A model folder as ``nnUNetv2_train`` writes it (plans.json, dataset.json, ``fold_<fold>/checkpoint_final.pth``)
-    holding nnU-Net's planned network for ``setting``, freshly initialised: what a ``_FrozenSegmentation`` trainer
-    loads, of the right shapes."""
+    holding ``segmentation_trainer``'s network for ``setting`` (nnU-Net's planned network by default), freshly
+    initialised: what a ``_FrozenSegmentation`` trainer loads, of the right shapes."""
     folder = Path(folder)
+    network = build_network(segmentation_trainer, setting)
     (folder / f"fold_{fold}").mkdir(parents=True, exist_ok=True)
     (folder / "plans.json").write_text(json.dumps(setting.plans))
     (folder / "dataset.json").write_text(json.dumps(setting.dataset_json))
-    network = build_network(PLAIN_NNUNET, setting)
-    torch.save({"network_weights": network.state_dict(), "trainer_name": PLAIN_NNUNET},
+    torch.save({"network_weights": network.state_dict(), "trainer_name": segmentation_trainer},
                folder / f"fold_{fold}" / "checkpoint_final.pth")
     return folder
+
+
+def segmentation_models_for(trainers: Sequence[str], settings: Dict[str, NetworkSetting], work_dir: Path
+                            ) -> Dict[Tuple[str, str], Path]:
+    """``{(setting key, segmentation trainer): model folder}`` for every segmentation trainer that ``trainers``
+    start from; a network the plans cannot carry gets no folder (the diagnosis trainer is refused there too)."""
+    models = {}
+    for segmentation_trainer in sorted({segmentation_model_trainer_of(t) for t in trainers} | {PLAIN_NNUNET}):
+        for key, setting in settings.items():
+            try:
+                models[key, segmentation_trainer] = write_untrained_segmentation_model(
+                    Path(work_dir) / f"segmentation_{key}_{segmentation_trainer}", setting,
+                    segmentation_trainer=segmentation_trainer)
+            except UnsupportedConfigurationError:
+                continue
+    return models
 
 
 def segmentation_parameter_names(network: torch.nn.Module) -> List[str]:

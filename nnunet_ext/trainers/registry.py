@@ -42,6 +42,8 @@ class TrainerVariant:
 
     :param summary: what the variant changes, appended to the parent's summary in listings.
     :param tags: tags the variant adds to its parent's (e.g. ``needs_segmentation_model``).
+    :param builds_own_network: the variant builds another network than its parent (e.g. a diagnosis branch on an
+        L-Net instead of nnU-Net's U-Net); most variants change the training only.
     """
 
     suffix: str
@@ -49,6 +51,7 @@ class TrainerVariant:
     mixins: Tuple[type, ...] = ()
     attributes: Mapping[str, object] = field(default_factory=dict)
     tags: FrozenSet[str] = frozenset()
+    builds_own_network: bool = False
 
 
 SHORT_BUDGET = TrainerVariant(SHORT_SUFFIX, "short budget (NNUNET_EXT_EPOCHS, NNUNET_EXT_ITERATIONS, "
@@ -66,6 +69,7 @@ class RegisteredTrainer:
     :param replaced_by: for a deprecated name, the trainer that replaces it.
     :param e2e_configuration: the configuration in which the end-to-end tests train this (short) trainer as their
         model of the family (at most a few per family: each costs minutes of CPU).
+    :param own_network: a variant that builds another network than its parent's.
     """
 
     name: str
@@ -76,12 +80,14 @@ class RegisteredTrainer:
     variant_of: Optional[str] = None
     replaced_by: Optional[str] = None
     e2e_configuration: Optional[str] = None
+    own_network: bool = False
 
     @property
     def network_of(self) -> str:
-        """The trainer whose network this one builds: variants and deprecated names build their parent's."""
+        """The trainer whose network this one builds: variants (but those that build their own) and deprecated
+        names build their parent's."""
         parent = self.variant_of or self.replaced_by
-        return self.name if parent is None else _REGISTRY[parent].network_of
+        return self.name if parent is None or self.own_network else _REGISTRY[parent].network_of
 
 
 _REGISTRY: Dict[str, RegisteredTrainer] = {}
@@ -143,7 +149,7 @@ def _register_with_variants(trainer_class: type, family: str, summary: str, tags
                                                               f"{variant.summary}.")
         variant_tags = tags | variant.tags | {"variant"}
         _record(RegisteredTrainer(variant_class.__name__, variant_class, family, variant_summary, variant_tags,
-                                  variant_of=trainer_class.__name__))
+                                  variant_of=trainer_class.__name__, own_network=variant.builds_own_network))
         parents.append((variant_class, variant_summary, variant_tags))
     if not short_variant:
         return

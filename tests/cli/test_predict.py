@@ -4,9 +4,12 @@ writes the presence CSV into the ``-o`` folder. No real prediction here: nnU-Net
 import sys
 
 import pytest
+import torch
+from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
 import nnunet_ext.cli.predict as predict
-from nnunet_ext.cli.predict import nnunet_predict_arguments
+from nnunet_ext.cli.predict import diagnosis_files_message, nnunet_predict_arguments
+from nnunet_ext.diagnosis.predictor import DiagnosisPredictor
 
 BASE = ["-i", "images", "-o", "predictions", "-d", "501", "-c", "3d_fullres", "-f", "0", "1", "-device", "cpu"]
 
@@ -46,3 +49,27 @@ def test_main_runs_nnunet_on_the_prepared_arguments_then_writes_the_csv(monkeypa
     assert seen["argv"] == ["nnunet_ext_predict", *BASE, "--save_probabilities"]
     assert seen["csv_folder"] == "predictions"
     assert "predictions/presence_probabilities.csv" in capsys.readouterr().out
+
+
+def test_nnunet_builds_our_predictor_and_main_names_the_diagnosis_file_it_wrote(monkeypatch, capsys, tmp_path):
+    csv_path = str(tmp_path / "diagnosis_predictions.csv")
+
+    def entry_point():  # what nnU-Net's predict_entry_point does with the class, then a prediction's result
+        predictor = predict.predict_from_raw_data.nnUNetPredictor(device=torch.device("cpu"))
+        assert isinstance(predictor, DiagnosisPredictor)
+        predictor.written_diagnosis_csv = csv_path
+
+    monkeypatch.setattr(sys, "argv", ["nnunet_ext_predict"])
+    monkeypatch.setattr(predict.predict_from_raw_data, "predict_entry_point", entry_point)
+    monkeypatch.setattr(predict, "write_presence_probabilities_csv", lambda folder: f"{folder}/presence.csv")
+    predict.main(BASE)
+    assert f"Diagnosis per case: {csv_path}" in capsys.readouterr().out
+    assert predict.predict_from_raw_data.nnUNetPredictor is nnUNetPredictor  # only for the call
+
+
+def test_a_part_says_where_the_joined_file_will_be(tmp_path):
+    part = tmp_path / "diagnosis_predictions_part0of2.csv"
+    assert "written when the last part" in diagnosis_files_message(str(part))
+    (tmp_path / "diagnosis_predictions.csv").write_text("")
+    assert diagnosis_files_message(str(part)).startswith(f"Diagnosis per case: {tmp_path}/diagnosis_predictions.csv")
+    assert diagnosis_files_message(None) is None

@@ -54,3 +54,33 @@ def test_the_diagnosis_branch_runs_on_the_passes_chosen(setting_and_network, fro
     with torch.no_grad():
         reference = predictor_for(nnUNetPredictor, network, setting).predict_logits_from_preprocessed_data(image)
     assert torch.allclose(logits, reference, atol=1e-5)  # the segmentation is nnU-Net's, mirrors included
+
+
+def test_a_sliding_window_retried_after_a_device_error_counts_each_tile_once(setting_and_network):
+    """nnU-Net runs every tile again (results on the CPU) when the sliding window on the device raises a
+    RuntimeError; the diagnosis of the case must be the one of a run without the error."""
+    setting, network = setting_and_network
+    patch = setting.patch_size
+    torch.manual_seed(1)
+    image = torch.randn(setting.num_input_channels, 1, patch[0] * 3 // 2, patch[1])  # 2 tiles
+    with torch.no_grad():
+        clean = predictor_for(DiagnosisPredictor, network, setting)
+        clean.predict_logits_from_preprocessed_data(image)
+    branch_calls = []
+
+    def fail_once_at_the_second_tile(module, args, output):
+        branch_calls.append(1)
+        if len(branch_calls) == 2:
+            raise RuntimeError("CUDA out of memory (injected)")
+
+    hook = network.diagnosis.register_forward_hook(fail_once_at_the_second_tile)
+    try:
+        retried = predictor_for(DiagnosisPredictor, network, setting)
+        retried.perform_everything_on_device = True  # as on a GPU: the path with nnU-Net's retry
+        with torch.no_grad():
+            retried.predict_logits_from_preprocessed_data(image)
+    finally:
+        hook.remove()
+    assert len(branch_calls) == 4  # tile 1, tile 2 (failed), then both again
+    assert retried.diagnosis_probabilities["case_0"] == pytest.approx(clean.diagnosis_probabilities["case_0"],
+                                                                     abs=1e-6)

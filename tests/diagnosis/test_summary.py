@@ -75,3 +75,20 @@ def test_inconsistent_inputs_are_refused_before_writing(tmp_path, case_ids, aggr
         write_diagnosis_summary(tmp_path / "out", case_ids, np.array([[0.8, 0.2], [0.3, 0.7]]), [0, 1], labels,
                                 aggregation)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_settings_that_produced_the_probabilities_are_recorded(tmp_path):
+    labels = make_labels(["benign", "malignant"], False, ["a", "b"], [0, 1])
+    settings = {"tile_step_size": 0.5, "use_gaussian": True, "use_mirroring": True, "mirroring_axes": [0, 1],
+                "diagnosis_from_mirrors": False, "tile_pooling": "max", "folds": [0],
+                "checkpoint": "checkpoint_final.pth", "aggregation": AGGREGATION}
+    summary = write_diagnosis_summary(tmp_path, ["a", "b"], np.array([[0.8, 0.2], [0.3, 0.7]]), [0, 1], labels,
+                                      AGGREGATION, settings=settings)
+    assert json.loads((tmp_path / "diagnosis_summary.json").read_text())["settings"] == settings == summary["settings"]
+    without = write_diagnosis_summary(tmp_path / "old_call", ["a", "b"], np.array([[0.8, 0.2], [0.3, 0.7]]), [0, 1],
+                                      labels, AGGREGATION)  # the signature before settings existed
+    assert without["settings"] is None
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        write_diagnosis_summary(tmp_path / "nan", ["a", "b"], np.array([[0.8, 0.2], [0.3, 0.7]]), [0, 1], labels,
+                                AGGREGATION, settings={"tile_step_size": float("nan")})
+    assert not (tmp_path / "nan").exists()

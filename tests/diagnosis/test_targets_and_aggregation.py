@@ -34,7 +34,7 @@ def test_case_probabilities_are_the_mean_over_passes():
 def test_classes_travel_in_the_plans():
     plans = add_diagnosis_settings({"plans_name": "p"}, LABELS, segmentation_softmax=False)
     assert diagnosis_settings(plans) == {"classes": ["healthy", "ill"], "ordinal": False,
-                                         "segmentation_softmax": False}
+                                         "segmentation_softmax": False, "tile_pooling": "mean"}
     del plans[DIAGNOSIS_PLANS_KEY]
     with pytest.raises(IncompatibleCheckpointError, match="not the plans.json of a model trained by a diagnosis"):
         diagnosis_settings(plans)

@@ -19,6 +19,7 @@ import torch
 
 from nnunet_ext.cli.nnunet_commands import run_nnunet_command, train
 from nnunet_ext.diagnosis.predictions_csv import read_diagnosis_csv
+from nnunet_ext.diagnosis.predictor import SETTINGS_FILE_NAME as PREDICTION_SETTINGS_FILE
 from nnunet_ext.diagnosis.segmentation_model import SEGMENTATION_MODEL_VARIABLE
 
 pytestmark = pytest.mark.e2e
@@ -26,6 +27,8 @@ pytestmark = pytest.mark.e2e
 SEGMENTATION_TRAINER, TRAINER = "PlainUNetTrainer_Short", "SiANDiagnosisTrainer_FrozenSegmentation_Short"
 MODELS = [("model", SEGMENTATION_TRAINER, "2d"), ("model", TRAINER, "2d")]
 SHARED_RUNS = [*MODELS, ("stock_predictions", TRAINER, "2d")]
+COMPARED_SETTINGS = ("tile_step_size", "use_gaussian", "use_mirroring", "mirroring_axes", "diagnosis_from_mirrors",
+                     "tile_pooling", "folds", "checkpoint", "aggregation")
 
 
 def predict_with_ours(runs, output: Path) -> Path:
@@ -51,7 +54,24 @@ def start_from_the_segmentation_model(runs, folder: Path) -> dict:
     return {"segmentation_checkpoint": checkpoint, "initial_weights": initial, "train_log": folder / "train.log"}
 
 
+def predict_the_validation_cases(runs, output: Path) -> Path:
+    """``nnunet_ext_predict`` of fold 0's validation cases (their raw images) with the settings of nnU-Net's final
+    validation: tile step 0.5, Gaussian weighting, test-time mirroring on, fold 0's final weights."""
+    workspace, model = runs.workspace().result(), runs.model(TRAINER, "2d").result()
+    splits = json.loads((workspace.preprocessed / "splits_final.json").read_text())
+    images = output.parent / f"{output.name}_images"
+    images.mkdir(parents=True)
+    for case in splits[0]["val"]:
+        for image in (workspace.raw / "imagesTr").glob(f"{case}_*.nii.gz"):
+            shutil.copy(image, images / image.name)
+    run_nnunet_command(["nnunet_ext_predict", "-i", images, "-o", output, "-d", runs.dataset_id, "-c", "2d", "-f", 0,
+                        "-tr", TRAINER, "-chk", "checkpoint_final.pth", "-step_size", 0.5, "-device", "cpu",
+                        "-npp", 0, "-nps", 0], model.environment, workspace.log("predict_validation_cases"))
+    return output
+
+
 SHARED_PIPELINES = {"diagnosis_predicted_by_nnunet_ext": (predict_with_ours, MODELS),
+                    "diagnosis_of_the_validation_cases": (predict_the_validation_cases, MODELS),
                     "diagnosis_started_from_the_segmentation_model": (start_from_the_segmentation_model, MODELS)}
 
 
@@ -98,15 +118,27 @@ def test_our_prediction_writes_one_diagnosis_per_case_and_the_stock_segmentation
     ours, stock = shared_pipeline("diagnosis_predicted_by_nnunet_ext"), stock_predictions(TRAINER, "2d")
     rows = read_diagnosis_csv(ours / "diagnosis_predictions.csv")
     assert [row["case_id"] for row in rows] == e2e.test_cases
-    for row in rows:
-        assert list(row["probabilities"]) == ["no lesion", "lesion"]
-        assert sum(row["probabilities"].values()) == pytest.approx(1.0)
-        assert row["predicted_class_name"] == max(row["probabilities"], key=row["probabilities"].get)
+    assert all(list(row["probabilities"]) == ["no lesion", "lesion"] for row in rows)
     assert not (stock / "diagnosis_predictions.csv").exists()
     for case in e2e.test_cases:
         ours_segmentation = sitk.GetArrayFromImage(sitk.ReadImage(str(ours / f"{case}.nii.gz")))
         stock_segmentation = sitk.GetArrayFromImage(sitk.ReadImage(str(stock / f"{case}.nii.gz")))
         assert np.array_equal(ours_segmentation, stock_segmentation)
+
+
+def test_predicting_the_validation_cases_reproduces_the_validation_summary(trained, shared_pipeline):
+    """One rule in both places: the final validation's per-case probabilities (from the preprocessed cases) are what
+    nnunet_ext_predict gives for the same cases' raw images with the same settings, and both files say so."""
+    predicted = shared_pipeline("diagnosis_of_the_validation_cases")
+    summary = json.loads((trained["model"] / "fold_0" / "validation" / "diagnosis_summary.json").read_text())
+    rows = {row["case_id"]: row["probabilities"] for row in read_diagnosis_csv(predicted / "diagnosis_predictions.csv")}
+    assert sorted(rows) == sorted(case["case_id"] for case in summary["cases"])
+    for case in summary["cases"]:
+        for name, probability in case["probabilities"].items():
+            assert rows[case["case_id"]][name] == pytest.approx(probability, abs=1e-5), case["case_id"]
+    settings = json.loads((predicted / PREDICTION_SETTINGS_FILE).read_text())
+    for key in COMPARED_SETTINGS:
+        assert settings[key] == summary["settings"][key], key
 
 
 BATCH_SCRIPT = textwrap.dedent("""

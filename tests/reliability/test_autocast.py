@@ -23,8 +23,8 @@ from nnunet_ext.losses.segmentation_assisted_diagnosis import diagnosis_loss
 from nnunet_ext.losses.weighted_bce_dice import WeightedBCEDiceLoss
 from nnunet_ext.reliability.float32_ops import SensitiveOpRecorder
 from nnunet_ext.reliability.network_builds import PLAIN_NNUNET
-from nnunet_ext.reliability.trainer_stand_up import (generated_batch, stand_up_trainer,
-                                                     write_untrained_segmentation_model)
+from nnunet_ext.reliability.trainer_stand_up import (generated_batch, segmentation_model_trainer_of,
+                                                     segmentation_models_for, stand_up_trainer)
 from nnunet_ext.diagnosis.segmentation_model import SEGMENTATION_MODEL_VARIABLE
 
 from .conftest import CASE_IDS, CASES
@@ -72,14 +72,17 @@ def stand_up(reliability_settings, tmp_path_factory):
     """``stand_up(trainer, key)``: the trainer on the tiny plans, constructed in this process, its nnU-Net folders
     (which nnU-Net 2.8 reads from the environment when it needs them) in a temporary folder."""
     work_dir = tmp_path_factory.mktemp("autocast")
-    models = {key: write_untrained_segmentation_model(work_dir / f"segmentation_{key}", setting)
-              for key, setting in reliability_settings.items()}
+    models = segmentation_models_for(sorted({t for t, _ in CASES}), reliability_settings, work_dir)
     patch = pytest.MonkeyPatch()
     for folder in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         patch.setenv(folder, str(work_dir / folder))
 
     def get(trainer: str, key: str):
-        patch.setenv(SEGMENTATION_MODEL_VARIABLE, str(models[key]))
+        model = models.get((key, segmentation_model_trainer_of(trainer)))
+        if model is None:
+            patch.delenv(SEGMENTATION_MODEL_VARIABLE, raising=False)
+        else:
+            patch.setenv(SEGMENTATION_MODEL_VARIABLE, str(model))
         return stand_up_trainer(trainer, reliability_settings[key])
 
     yield get

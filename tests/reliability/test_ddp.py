@@ -12,7 +12,7 @@ import pytest
 
 from nnunet_ext.reliability.ddp_check import DDPCase, run_ddp_checks
 from nnunet_ext.reliability.network_builds import PLAIN_NNUNET
-from nnunet_ext.reliability.trainer_stand_up import write_untrained_segmentation_model
+from nnunet_ext.reliability.trainer_stand_up import segmentation_model_trainer_of, segmentation_models_for
 
 from .conftest import CASE_IDS, CASES
 
@@ -23,13 +23,12 @@ UNUSED_PARAMETERS_ERROR = "Expected to have finished reduction in the prior iter
 def ddp_results(reliability_settings, tmp_path_factory):
     """``{(trainer, key, lowest weight): (rank 0 result, rank 1 result)}`` of one run over every case."""
     work_dir = tmp_path_factory.mktemp("ddp")
-    models = {key: str(write_untrained_segmentation_model(work_dir / f"segmentation_{key}", setting))
-              for key, setting in reliability_settings.items()}
+    models = segmentation_models_for(sorted({t for t, _ in CASES}), reliability_settings, work_dir)
     folders = {name: str(work_dir / name) for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")}
     saved = {name: os.environ.get(name) for name in folders}
     os.environ.update(folders)  # the spawned workers construct nnU-Net trainers, which need these
     try:
-        ranks = run_ddp_checks([DDPCase(trainer, key, models[key]) for trainer, key in CASES], reliability_settings,
+        ranks = run_ddp_checks([DDPCase(trainer, key, str(models.get((key, segmentation_model_trainer_of(trainer)), "")) or None) for trainer, key in CASES], reliability_settings,
                                work_dir / "results")
     finally:
         for name, value in saved.items():

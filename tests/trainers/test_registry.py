@@ -68,10 +68,10 @@ def test_tags_select_trainers():
     assert "SiANDiagnosisTrainer" in diagnosis and "DivAttentionTrainer" not in diagnosis
     needing_a_model = list_trainers("needs_segmentation_model")
     assert needing_a_model and set(needing_a_model) <= set(diagnosis)
-    assert all(n.endswith(("_FrozenSegmentation", "_PretrainedSegmentation", "Segmentation_Short"))
+    assert all(n.endswith(("Segmentation", "Segmentation_Short"))
                for n in needing_a_model)
     assert list_trainers(["diagnosis", "short"], exclude="needs_segmentation_model") == sorted(
-        n for n in diagnosis if n.endswith("DiagnosisTrainer_Short"))
+        n for n in diagnosis if n.endswith(("DiagnosisTrainer_Short", "_CoupledProbabilities_Short")))
     assert set(list_trainers("3d")) == set(list_trainers("2d")) == set(list_trainers())
 
 
@@ -99,8 +99,11 @@ def test_a_deprecated_name_is_a_real_subclass_with_its_own_name_and_variants():
 def test_variants_and_deprecated_names_share_their_parents_network():
     assert get_trainer("SiANDiagnosisTrainer_FrozenSegmentation_Short").network_of == "SiANDiagnosisTrainer"
     assert get_trainer("LNetTrainer_4s").network_of == "LNetTrainer_4s"
+    own = {"SiANDiagnosisTrainer_FrozenLNetSegmentation", "SiANDiagnosisTrainer_FrozenDivAttentionSegmentation"}
+    for name in own:  # a branch on another segmentation network
+        assert get_trainer(name).network_of == get_trainer(name + "_Short").network_of == name
     distinct = {get_trainer(n).network_of for n in list_trainers()}
-    assert distinct == set(list_trainers(exclude=["variant", "deprecated"]))
+    assert distinct == set(list_trainers(exclude=["variant", "deprecated"])) | own
 
 
 def test_lnet_trainer_plateau_is_registered_with_the_plateau_switch():

@@ -3,7 +3,7 @@ mask), ``base_multi``, ``base_cat`` and ``base_roi`` (SeATrans' baselines, sec. 
 ``sian_cw_maxpool`` (SiAN, sec. 3.2: learned weight maps, eq. 7, or CW-MaxPool, eq. 6) and ``seatrans``
 (SeA-blocks, sec. 2)."""
 
-from typing import Callable, Dict, Sequence
+from typing import Callable, Dict, Sequence, Tuple
 
 from torch import nn
 
@@ -40,9 +40,15 @@ def _sian_cw_maxpool(encoder, image_channels, segmentation_channels, num_outputs
                                weight_map="cw_maxpool", exclude_background=softmax)
 
 
-def _seatrans(encoder, image_channels, segmentation_channels, num_outputs, patch_size, softmax):
-    return SeATransDiagnosisBranch(encoder, image_channels, list(patch_size), num_outputs)
+def _seatrans(encoder, image_channels, segmentation_channels, num_outputs, patch_size, softmax, **options):
+    return SeATransDiagnosisBranch(encoder, image_channels, list(patch_size), num_outputs, **options)
 
+
+# method -> the keyword options its branch takes (a trainer sets them as class attributes); methods not listed take
+# none. SeATrans: ``interaction_stages`` (None: the paper's placement by stride), ``max_tokens`` (256, the bound on
+# each SeA-block's tokens, 2D and 3D), ``residual`` (False: the paper's fused output is the vitalised feature).
+BRANCH_OPTIONS: Dict[str, Tuple[str, ...]] = {
+    "seatrans": ("interaction_stages", "max_tokens", "residual")}
 
 DIAGNOSIS_METHODS: Dict[str, Callable] = {
     "image_only": _image_only, "base_multi": _base_multi, "base_cat": _base_cat, "base_roi": _base_roi,
@@ -51,9 +57,21 @@ DIAGNOSIS_METHODS: Dict[str, Callable] = {
 
 def build_diagnosis_branch(method: str, segmentation_encoder: nn.Module, image_channels: int,
                            segmentation_channels: int, num_outputs: int, patch_size: Sequence[int],
-                           softmax: bool) -> nn.Module:
-    """The branch of ``method`` for the planned ``segmentation_encoder``; ``segmentation_channels`` is ``K``."""
+                           softmax: bool, **branch_options) -> nn.Module:
+    """The branch of ``method`` for the planned ``segmentation_encoder``; ``segmentation_channels`` is ``K``.
+
+    :param branch_options: keyword options forwarded to the branch's constructor, only those
+        :data:`BRANCH_OPTIONS` lists for ``method``; an option given as ``None`` keeps the branch's default.
+    :raises ValueError: for an unknown method, or an option ``method`` does not take (the message names the method
+        and its options).
+    """
     if method not in DIAGNOSIS_METHODS:
         raise ValueError(f"Unknown diagnosis method {method!r}; choose one of {sorted(DIAGNOSIS_METHODS)}.")
+    allowed = BRANCH_OPTIONS.get(method, ())
+    unknown = sorted(set(branch_options) - set(allowed))
+    if unknown:
+        raise ValueError(f"The diagnosis method {method!r} takes no option(s) {unknown}; its options are "
+                         f"{list(allowed) if allowed else 'none'}.")
+    options = {name: value for name, value in branch_options.items() if value is not None}
     return DIAGNOSIS_METHODS[method](segmentation_encoder, image_channels, segmentation_channels, num_outputs,
-                                     patch_size, softmax)
+                                     patch_size, softmax, **options)

@@ -11,7 +11,11 @@ what a segmentation network costs.
 flag setting. What outlives a forward pass is collected outside the network, in a :class:`DiagnosisTap`: by the
 trainer's loss during training, and by :class:`DiagnosisRecorder` (which wraps the network for nnU-Net's predictor)
 during prediction, where every sliding-window tile and fold adds its logits (the unmirrored pass; with
-``DiagnosisPredictor.diagnosis_from_mirrors`` every mirror too).
+``DiagnosisPredictor.diagnosis_from_mirrors`` every mirror too) and the tile's foreground weight
+(:func:`foreground_mass`, which the ``"foreground_weighted"`` tile pooling of
+:mod:`nnunet_ext.diagnosis.aggregation` uses). The tap also notes where each model's (fold's) passes start
+(:meth:`DiagnosisTap.start_model`), and a model's passes can be dropped to run its sliding window again
+(:meth:`DiagnosisTap.restart_model`, after nnU-Net's retry on the CPU).
 """
 
 from typing import List, Optional, Sequence, Tuple, Union
@@ -25,14 +29,16 @@ SegmentationOutput = Union[torch.Tensor, List[torch.Tensor]]
 
 
 class DiagnosisTap:
-    """Collects ``[B, num_outputs]`` diagnosis logits, one tensor per forward pass, and the batch's targets."""
+    """Collects, per forward pass, the ``[B, num_outputs]`` diagnosis logits and the ``[B]`` foreground weights of
+    the pass's segmentation (None where not measured); the batch's targets; and the index of each model's (fold's)
+    first pass (``model_starts``)."""
 
     def __init__(self):
-        self.logits: List[torch.Tensor] = []
-        self.targets: Optional[torch.Tensor] = None
+        self.clear()
 
-    def record(self, logits: torch.Tensor) -> None:
+    def record(self, logits: torch.Tensor, weight: Optional[torch.Tensor] = None) -> None:
         self.logits.append(logits)
+        self.weights.append(weight)
 
     def latest(self) -> torch.Tensor:
         """The logits of the last forward pass; a clear error when there was none."""
@@ -41,9 +47,44 @@ class DiagnosisTap:
                                "diagnosis output on (set_diagnosis_output) since the tap was cleared.")
         return self.logits[-1]
 
+    def start_model(self) -> None:
+        """The passes recorded from now on belong to the next model (fold) of an ensemble."""
+        self.model_starts.append(len(self.logits))
+
+    def restart_model(self) -> None:
+        """Drop the passes of the current model (those since the last :meth:`start_model`; all when there was
+        none), so that its sliding window can run again without counting a tile twice."""
+        self.truncate(self.model_starts[-1] if self.model_starts else 0)
+
+    def truncate(self, length: int) -> None:
+        """Keep the first ``length`` passes."""
+        del self.logits[length:], self.weights[length:]
+        self.model_starts = [start for start in self.model_starts if start <= length]
+
     def clear(self) -> None:
-        self.logits = []
-        self.targets = None
+        self.logits: List[torch.Tensor] = []
+        self.weights: List[Optional[torch.Tensor]] = []
+        self.targets: Optional[torch.Tensor] = None
+        self.model_starts: List[int] = []
+
+
+def foreground_mass(segmentation_logits: torch.Tensor, softmax: bool) -> torch.Tensor:
+    """``[B, K, *S]`` segmentation logits -> ``[B]`` foreground probability mass, in float32: the sum over voxels of
+    1 - P(background) (softmax over the K classes of a label map, channel 0 background) or, for region-based
+    plans (``softmax`` False, one sigmoid per region), of the largest region probability."""
+    logits = segmentation_logits.detach().float()
+    if softmax:
+        per_voxel = 1 - torch.softmax(logits, 1)[:, 0]
+    else:
+        per_voxel = torch.sigmoid(logits).amax(1)
+    return per_voxel.flatten(1).sum(1)
+
+
+def segmentation_is_softmax(network: nn.Module) -> Optional[bool]:
+    """The ``softmax`` flag of a diagnosis network (through nnU-Net's wrappers): True for label maps, False for
+    regions; None when the network does not say."""
+    softmax = getattr(inner_network(network), "softmax", None)
+    return None if softmax is None else bool(softmax)
 
 
 def set_diagnosis_output(network: nn.Module, enabled: bool) -> bool:
@@ -77,8 +118,10 @@ def split_diagnosis_output(output: Sequence[torch.Tensor], deep_supervision: boo
 
 class DiagnosisRecorder(nn.Module):
     """``network`` as nnU-Net's predictor wants it (``forward(x)`` -> segmentation logits), leaving the diagnosis
-    logits of its calls in ``tap``. The network must have its diagnosis output on and deep supervision off (as the
-    predictor builds it). It sits outside the (possibly compiled) network, so the recording is plain Python.
+    logits of its calls in ``tap``, each with the foreground weight of its segmentation (:func:`foreground_mass`;
+    None when the network has no ``softmax`` flag). The network must have its diagnosis output on and deep
+    supervision off (as the predictor builds it). It sits outside the (possibly compiled) network, so the recording
+    is plain Python.
 
     :param calls_to_record: record the first ``calls_to_record`` calls, then switch the network's diagnosis output
         off, so that later calls run the segmentation alone (None: record every call). The caller switches it on
@@ -91,12 +134,14 @@ class DiagnosisRecorder(nn.Module):
         self.tap = tap
         self.calls_to_record = calls_to_record
         self.recorded_calls = 0
+        self.softmax = segmentation_is_softmax(network)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.calls_to_record is not None and self.recorded_calls >= self.calls_to_record:
             return self.network(x)
         segmentation, diagnosis_logits = split_diagnosis_output(self.network(x), deep_supervision=False)
-        self.tap.record(diagnosis_logits)
+        weight = None if self.softmax is None else foreground_mass(segmentation, self.softmax)
+        self.tap.record(diagnosis_logits, weight)
         self.recorded_calls += 1
         if self.calls_to_record is not None and self.recorded_calls >= self.calls_to_record:
             set_diagnosis_output(self.network, False)

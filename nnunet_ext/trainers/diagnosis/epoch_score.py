@@ -1,14 +1,16 @@
 """Mixin: each epoch's validation AUC (binary diagnosis) or quadratic weighted kappa (multi-class), computed on the
 validation patches of the epoch (each patch carries its case's label), written to the training log, to nnU-Net's
-logger (and so its checkpoints) and under nnU-Net's progress plot. Outputs of all DDP ranks are gathered first."""
+logger (and so its checkpoints) and drawn, with its EMA where logged, into ``diagnosis_progress.png`` (640 x 320
+pixels, :mod:`nnunet_ext.diagnosis.progress_plot`) beside nnU-Net's ``progress.png``, which stays as nnU-Net wrote
+it. Outputs of all DDP ranks are gathered first."""
 
-from os.path import isfile, join
+from os.path import join
 
 import numpy as np
 import torch.distributed as dist
 
 from nnunet_ext.diagnosis.metrics import epoch_score, probabilities_from_logits
-from nnunet_ext.diagnosis.progress_plot import add_score_panel
+from nnunet_ext.diagnosis.progress_plot import PROGRESS_FILE_NAME, save_score_plot
 
 PROBABILITIES_KEY = "diagnosis_probabilities"
 TARGETS_KEY = "diagnosis_targets"
@@ -45,8 +47,9 @@ class DiagnosisEpochScore:
         super().on_validation_epoch_end(val_outputs)
 
     def on_epoch_end(self):
-        super().on_epoch_end()  # nnU-Net writes progress.png here (rank 0)
-        progress = join(self.output_folder, "progress.png")
-        if self.local_rank == 0 and isfile(progress):
+        super().on_epoch_end()
+        if self.local_rank == 0:
             name = epoch_score_name(len(self.diagnosis_labels.classes))
-            add_score_panel(progress, self.logger.get_value(name, step=None), name)
+            history = self.logger.local_logger.my_fantastic_logging
+            save_score_plot(join(self.output_folder, PROGRESS_FILE_NAME), history.get(name, []), name,
+                            history.get("ema_" + name))

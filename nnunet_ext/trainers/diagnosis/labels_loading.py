@@ -9,7 +9,11 @@ from nnunet_ext.diagnosis.plans_entry import add_diagnosis_settings
 
 
 class DiagnosisLabelsLoading:
-    """Place before an nnU-Net trainer class in the bases. Sets ``self.diagnosis_labels``."""
+    """Place before an nnU-Net trainer class in the bases. Sets ``self.diagnosis_labels``.
+
+    ``diagnosis_tile_pooling``: how a case's tiles make one diagnosis at validation and prediction (``"mean"``,
+    ``"foreground_weighted"`` or ``"max"``, :mod:`nnunet_ext.diagnosis.aggregation`), stored in the plans."""
+    diagnosis_tile_pooling = "mean"
 
     def initialize(self):
         if self.configuration_manager.previous_stage_name is not None:
@@ -20,7 +24,8 @@ class DiagnosisLabelsLoading:
             self.plans_manager.dataset_name, self.preprocessed_dataset_folder_base, self.preprocessed_dataset_folder,
             self.dataset_json["file_ending"])
         add_diagnosis_settings(self.plans_manager.plans, self.diagnosis_labels,
-                               segmentation_softmax=not self.label_manager.has_regions)
+                               segmentation_softmax=not self.label_manager.has_regions,
+                               tile_pooling=self.diagnosis_tile_pooling)
         self.print_to_log_file(f"Diagnosis labels: {self.diagnosis_labels.source}, classes "
                                f"{self.diagnosis_labels.classes}")
         super().initialize()

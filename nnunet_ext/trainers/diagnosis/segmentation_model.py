@@ -1,5 +1,7 @@
 """Mixin: start the segmentation part from a trained segmentation model (see ``nnunet_ext.diagnosis.segmentation_model``
-for where it is found and what is checked), frozen or trained further, as the class attributes say.
+for where it is found and what is checked), frozen or trained further, as the class attributes say. The model's
+trainer is the class attribute ``segmentation_model_trainer`` (which ``DiagnosisArchitecture`` also reads to build
+the segmentation part); its default folder is ``<that trainer>__<plans>__<configuration>``.
 
 The attributes are set by the variants of :mod:`nnunet_ext.trainers.diagnosis.variants` (``_FrozenSegmentation``,
 ``_PretrainedSegmentation``), which subclass a registered trainer: a subclass's attribute wins whatever the order of
@@ -10,12 +12,13 @@ never sees frozen parameters as trainable."""
 from nnunet_ext.core.errors import UnsupportedConfigurationError
 from nnunet_ext.core.network_wrappers import inner_network
 from nnunet_ext.diagnosis.segmentation_model import load_segmentation_model
+from nnunet_ext.trainers.network_builders.diagnosis_network import DEFAULT_SEGMENTATION_TRAINER
 
 
 class SegmentationFromTrainedModel:
     start_from_segmentation_model = False  # load the segmentation part from a trained segmentation model
     freeze_segmentation = False  # and keep it fixed (only the diagnosis branch trains)
-    segmentation_model_trainer = "nnUNetTrainer"  # default model folder: <this>__<plans>__<configuration>
+    segmentation_model_trainer = DEFAULT_SEGMENTATION_TRAINER  # its trainer; default folder <this>__<plans>__<conf>
 
     def configure_optimizers(self):
         if self.freeze_segmentation and not self.start_from_segmentation_model:

@@ -50,10 +50,29 @@ def test_has_no_parameters_and_does_not_copy_per_channel():
     assert weights.shape == (1, 2048, 2, 2) and weights.stride(1) == 0
 
 
-def test_interchangeable_with_the_learned_block():
-    torch.manual_seed(0)
-    probabilities = torch.rand(2, 3, 16, 32, 32)
-    learned = SideAttentionWeightMap(nn.Conv3d, num_lesion_channels=3, num_feature_channels=8)(
-        probabilities, (4, 8, 8))
-    pooled = ChannelWiseMaxPoolWeightMap(num_feature_channels=8)(probabilities, (4, 8, 8))
-    assert learned.shape == pooled.shape
+def test_values_on_a_hand_made_input_and_the_learned_blocks_contract():
+    """Lesion 0 fills the top-left cell (1.0); lesion 1 the bottom-right (0.5) and one pixel of the top-right (0.8):
+    the pixel-wise max, then the mean of each 2x2 cell, is [[1.0, 0.2], [0.0, 0.5]] for every feature channel."""
+    probabilities = torch.zeros(1, 2, 4, 4)
+    probabilities[0, 0, :2, :2] = 1.0
+    probabilities[0, 1, 2:, 2:] = 0.5
+    probabilities[0, 1, 0, 2] = 0.8
+    probabilities[0, 0, 2:, 2:] = 0.25  # below lesion 1 there: the max keeps 0.5
+    weights = ChannelWiseMaxPoolWeightMap(num_feature_channels=3)(probabilities, (2, 2))
+    expected = torch.tensor([[1.0, 0.2], [0.0, 0.5]])
+    assert weights.shape == (1, 3, 2, 2)
+    assert all(torch.allclose(weights[0, channel], expected) for channel in range(3))
+    learned = SideAttentionWeightMap(nn.Conv2d, num_lesion_channels=2, num_feature_channels=3)(probabilities, (2, 2))
+    assert learned.shape == weights.shape  # the two are interchangeable in SiAN's branch
+
+
+def test_values_on_a_hand_made_volume():
+    """3D: lesion 0 has 0.8 at one voxel of the left 2x2x2 cell; at one voxel of the right cell lesion 1 has 0.4 over
+    lesion 0's 0.1. Max over lesions, then the mean over the 8 voxels of each cell: [0.1, 0.05]."""
+    probabilities = torch.zeros(1, 2, 2, 2, 4)
+    probabilities[0, 0, 0, 0, 0] = 0.8
+    probabilities[0, 1, 1, 1, 3] = 0.4
+    probabilities[0, 0, 1, 1, 3] = 0.1
+    weights = ChannelWiseMaxPoolWeightMap(num_feature_channels=2)(probabilities, (1, 1, 2))
+    assert weights.shape == (1, 2, 1, 1, 2)
+    assert torch.allclose(weights, torch.tensor([0.1, 0.05]).reshape(1, 1, 1, 1, 2).expand(1, 2, 1, 1, 2))

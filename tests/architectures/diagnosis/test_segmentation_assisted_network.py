@@ -117,3 +117,61 @@ def test_plans_without_diagnosis_classes_are_refused(planned_synthetic):
     with pytest.raises(IncompatibleCheckpointError, match="diagnosis trainer"):
         build_segmentation_assisted_diagnosis_network("sian", plans_manager, plans_manager.get_configuration("2d"),
                                                       1, NUM_SEGMENTATION_CLASSES)
+
+
+@pytest.mark.parametrize("method", ["base_cat", "sian", "sian_cw_maxpool"])
+def test_the_probabilities_are_detached_unless_coupled(planned_synthetic, method):
+    """The papers' Base-cat and SiAN read the segmentation's output: the diagnosis loss alone trains no segmentation
+    parameter, unless the coupled form is asked for."""
+    plans_manager, configuration_manager = managers(planned_synthetic, "nnUNetPlans", "2d")
+    image = torch.randn(2, 1, *configuration_manager.patch_size)
+    reached = {}
+    for coupled in (False, True):
+        torch.manual_seed(0)
+        network = build_segmentation_assisted_diagnosis_network(method, plans_manager, configuration_manager, 1,
+                                                                NUM_SEGMENTATION_CLASSES, True,
+                                                                probabilities_gradient=coupled)
+        set_diagnosis_output(network, True)
+        _, diagnosis_logits = split_diagnosis_output(network(image), deep_supervision=True)
+        diagnosis_logits.sum().backward()
+        reached[coupled] = any(p.grad is not None and p.grad.abs().sum() > 0
+                               for p in network.segmentation_parameters())
+    assert reached == {False: False, True: True}
+
+
+def planned_segmentation_network(trainer_name, configuration_manager, plans_manager):
+    from nnunet_ext.trainers.network_builders.diagnosis_network import segmentation_trainer_class
+    return segmentation_trainer_class(trainer_name).build_network_architecture(
+        plans_manager, configuration_manager, 1, NUM_SEGMENTATION_CLASSES, True)
+
+
+@pytest.mark.parametrize("segmentation_trainer", ["LNetTrainer", "DivAttentionTrainer"])
+def test_a_branch_on_our_segmentation_networks_keeps_their_output_and_their_weights(planned_synthetic,
+                                                                                    segmentation_trainer):
+    plans_manager, configuration_manager = managers(planned_synthetic, "nnUNetPlans", "2d")
+    torch.manual_seed(0)
+    network = build_segmentation_assisted_diagnosis_network("sian", plans_manager, configuration_manager, 1,
+                                                            NUM_SEGMENTATION_CLASSES, False,
+                                                            segmentation_trainer=segmentation_trainer)
+    trained = planned_segmentation_network(segmentation_trainer, configuration_manager, plans_manager)
+    trained.decoder.deep_supervision = False
+    ours = network.state_dict()
+    assert {k for k in ours if not k.startswith("diagnosis.")} == set(trained.state_dict())
+    network.load_state_dict({**ours, **trained.state_dict()})
+    network.eval(), trained.eval()
+    image = torch.randn(1, 1, *configuration_manager.patch_size)
+    with torch.no_grad():
+        expected = trained(image)
+        assert torch.equal(network(image), expected)
+        set_diagnosis_output(network, True)
+        segmentation, diagnosis_logits = split_diagnosis_output(network(image), deep_supervision=False)
+    assert torch.equal(segmentation, expected) and diagnosis_logits.shape == (1, 1)
+
+
+@pytest.mark.parametrize("method", ["base_multi", "seatrans"])
+def test_methods_reading_unet_features_are_refused_on_another_segmentation_network(planned_synthetic, method):
+    from nnunet_ext.core.errors import UnsupportedConfigurationError
+    plans_manager, configuration_manager = managers(planned_synthetic, "nnUNetPlans", "2d")
+    with pytest.raises(UnsupportedConfigurationError, match="reads nnU-Net's U-Net features"):
+        build_segmentation_assisted_diagnosis_network(method, plans_manager, configuration_manager, 1,
+                                                      NUM_SEGMENTATION_CLASSES, segmentation_trainer="LNetTrainer")
