@@ -10,6 +10,7 @@ on one random batch (:func:`run_epoch`), so the checkpoints are written by ``on_
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import torch
@@ -66,15 +67,18 @@ def random_batch(trainer: nnUNetTrainer) -> dict:
     return {"data": torch.randn(len(keys), trainer.num_input_channels, *patch), "target": targets, "keys": keys}
 
 
-def run_epoch(trainer: nnUNetTrainer, batch: dict) -> None:
+def run_epoch(trainer: nnUNetTrainer, batch: dict, diagnosis_score: Optional[float] = None) -> None:
     """One epoch of nnU-Net's hooks in the order of ``nnUNetTrainer.run_training``: one training and one
-    validation step on ``batch``."""
+    validation step on ``batch``; with ``diagnosis_score``, the epoch's diagnosis score replaced by it before
+    ``on_epoch_end``."""
     trainer.on_epoch_start()
     trainer.on_train_epoch_start()
     trainer.on_train_epoch_end([trainer.train_step(batch)])
     with torch.no_grad():
         trainer.on_validation_epoch_start()
         trainer.on_validation_epoch_end([trainer.validation_step(batch)])
+    if diagnosis_score is not None:
+        trainer.logger.log("val_diagnosis_auc", diagnosis_score, trainer.current_epoch)
     trainer.on_epoch_end()
 
 
@@ -138,18 +142,6 @@ def test_frozen_segmentation_diagnosis_scores_and_best_metric_are_restored(nnune
     assert len(continued.logger.get_value("val_diagnosis_auc", step=None)) == 2
 
 
-def run_epoch_with_score(trainer: nnUNetTrainer, batch: dict, score: float) -> None:
-    """:func:`run_epoch`, with the epoch's diagnosis score replaced by ``score`` before ``on_epoch_end``."""
-    trainer.on_epoch_start()
-    trainer.on_train_epoch_start()
-    trainer.on_train_epoch_end([trainer.train_step(batch)])
-    with torch.no_grad():
-        trainer.on_validation_epoch_start()
-        trainer.on_validation_epoch_end([trainer.validation_step(batch)])
-    trainer.logger.log("val_diagnosis_auc", score, trainer.current_epoch)
-    trainer.on_epoch_end()
-
-
 def best_checkpoint_epoch(trainer: nnUNetTrainer) -> int:
     """The epoch whose end ``checkpoint_best.pth`` holds."""
     checkpoint = torch.load(Path(trainer.output_folder) / "checkpoint_best.pth", map_location="cpu",
@@ -169,7 +161,7 @@ def test_the_best_checkpoint_follows_the_diagnosis_score_also_after_continuing(n
     first.on_train_start()
     batch = random_batch(first)
     for score in (0.5, 0.6, 0.2):
-        run_epoch_with_score(first, batch, score)
+        run_epoch(first, batch, score)
     assert first.logger.get_value("ema_val_diagnosis_auc", step=None) == pytest.approx([0.5, 0.51, 0.479])
     assert best_checkpoint_epoch(first) == 1
 
@@ -177,9 +169,9 @@ def test_the_best_checkpoint_follows_the_diagnosis_score_also_after_continuing(n
     continued.load_checkpoint(str(Path(continued.output_folder) / "checkpoint_latest.pth"))
     continued.on_train_start()
     assert continued.current_epoch == 3
-    run_epoch_with_score(continued, batch, 0.55)
+    run_epoch(continued, batch, 0.55)
     assert best_checkpoint_epoch(continued) == 1
-    run_epoch_with_score(continued, batch, 1.0)
+    run_epoch(continued, batch, 1.0)
     assert best_checkpoint_epoch(continued) == 4
     assert continued.logger.get_value("ema_val_diagnosis_auc", step=None) == pytest.approx(
         [0.5, 0.51, 0.479, 0.4861, 0.53749])
