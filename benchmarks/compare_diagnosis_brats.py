@@ -66,6 +66,10 @@ METHODS = {  # trainer -> the papers' name of the method
     "SiANCWMaxPoolDiagnosisTrainer_FrozenSegmentation_Short": "SiAN-CW-MaxPool",
     "SiANDiagnosisTrainer_FrozenLNetSegmentation_Short": "SiAN on L-Net",
     "SeATransDiagnosisTrainer_FrozenSegmentation_Short": "SeATrans",
+    # the papers' optimisers against nnU-Net's at the same budget (the frozen variants' default optimiser)
+    "SiANDiagnosisTrainer_FrozenSegmentationNnUNetSGD_Short": "SiAN, nnU-Net's SGD",
+    "SiANCWMaxPoolDiagnosisTrainer_FrozenSegmentationNnUNetSGD_Short": "SiAN-CW-MaxPool, nnU-Net's SGD",
+    "SeATransDiagnosisTrainer_FrozenSegmentationNnUNetSGD_Short": "SeATrans, nnU-Net's SGD",
 }
 SEGMENTATION_MODEL_OF = {"SiANDiagnosisTrainer_FrozenLNetSegmentation_Short": LNET_SEGMENTATION_TRAINER}
 METRICS = ("AUC", "ACC", "SEN", "SPE")
@@ -158,11 +162,14 @@ def mean_and_spread(values) -> str:
 def format_table(rows: list, folds: list) -> str:
     """Markdown table, one row per trainer (``rows``: dicts of ``method, trainer, repeats``; each repeat ``metrics,
     per_fold_auc, seconds``). With several repeats each cell is the mean +- sd over them and the last column lists
-    each repeat's (pooled) AUC."""
+    each repeat's (pooled) AUC; with several folds and repeats, "AUC per fold and repeat" is the mean +- sd of the
+    AUCs of every (fold, repeat) run, each fold's model ranked on its own patient (no pooling across models)."""
     pooled, repeated = len(folds) > 1, len(rows[0]["repeats"]) > 1 if rows else False
     header = ["method", *METRICS, "n val slices (pos.)", "predicted pos."]
     if pooled:
         header += [f"AUC fold {fold}" for fold in folds]
+    if pooled and repeated:
+        header.append("AUC per fold and repeat")
     if repeated:
         header.append("AUC per repeat")
     header.append("nnUNetv2_train s" + (" (sum of folds)" if pooled else ""))
@@ -175,6 +182,8 @@ def format_table(rows: list, folds: list) -> str:
                  mean_and_spread([r["metrics"]["TP"] + r["metrics"]["FP"] for r in repeats]).replace(".000", "")]
         if pooled:
             cells += [mean_and_spread([r["per_fold_auc"][fold] for r in repeats]) for fold in folds]
+        if pooled and repeated:
+            cells.append(mean_and_spread([r["per_fold_auc"][fold] for r in repeats for fold in folds]))
         if repeated:
             cells.append(", ".join(format_value(r["metrics"]["AUC"]) for r in repeats))
         cells.append(f"{np.mean([r['seconds'] for r in repeats]):.0f}")

@@ -18,7 +18,6 @@ the earlier run are deleted first. Any other non-empty folder is refused, so not
 import argparse
 import json
 import math
-import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -27,9 +26,13 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from nnunet_ext.cli import nnunet_commands
+from nnunet_ext.cli.trainer_names import check_trainer_names
+from nnunet_ext.core.errors import UserInputError
 from nnunet_ext.datasets.synthetic import MIN_SHAPE, generate_synthetic_dataset
 
 DEMO_MARKER = ".nnunet_ext_demo"
+DEMO_MANIFEST = ".nnunet_ext_demo_files.json"  # the files the last demo run wrote: relative path -> [size, mtime]
+MAX_LISTED_FILES = 5
 DATASET_ID = 501
 CONFIGURATION = "3d_fullres"
 FOLD = 0
@@ -51,7 +54,7 @@ EXIT_REFUSED = 2
 EXIT_INTERRUPTED = 130
 
 
-class WorkDirNotOwnedError(Exception):
+class WorkDirNotOwnedError(UserInputError):
     """The work dir holds files the demo did not write, so it must not be used."""
 
 
@@ -146,10 +149,13 @@ def step(number: int, description: str) -> Iterator[None]:
 def prepare_work_dir(work_dir: Path) -> bool:
     """Make ``work_dir`` ready for a fresh run; returns True if an earlier demo run was cleared.
 
-    A new or empty folder gets the marker file. A folder with the marker gets the demo's folders deleted.
+    A new or empty folder gets the marker file. A folder with the marker gets the files the last demo run wrote
+    (its manifest) deleted, and nothing else: a file in the demo's folders that the demo did not write, or that
+    changed since it wrote it, makes it refuse and list them.
 
     Raises:
-        WorkDirNotOwnedError: ``work_dir`` is not a folder, or is non-empty without the marker.
+        WorkDirNotOwnedError: ``work_dir`` is not a folder, is non-empty without the marker, or holds files in the
+            demo's folders that the demo did not write.
     """
     if work_dir.exists() and not work_dir.is_dir():
         raise WorkDirNotOwnedError(f"--work-dir {work_dir} exists and is not a folder; choose another --work-dir.")
@@ -159,22 +165,70 @@ def prepare_work_dir(work_dir: Path) -> bool:
             raise WorkDirNotOwnedError(
                 f"--work-dir {work_dir} is not empty and was not created by this demo (no {DEMO_MARKER} file in "
                 f"it), so the demo will not write there. Choose another --work-dir, or empty that folder.")
-        remove_demo_folders(work_dir)
+        remove_demo_files(work_dir)
         return True
     work_dir.mkdir(parents=True, exist_ok=True)
-    marker.write_text("This folder was created by nnunet_ext.cli.demo; the next demo run in it deletes its "
-                      "nnU-Net folders and starts fresh.\n")
+    marker.write_text("This folder was created by nnunet_ext.cli.demo; the next demo run in it deletes the files "
+                      f"its last run wrote (listed in {DEMO_MANIFEST}) and starts fresh.\n")
     return False
 
 
-def remove_demo_folders(work_dir: Path) -> None:
-    """Delete the folders an earlier demo run wrote inside ``work_dir`` (a symlink is removed, not followed)."""
+def _signature(path: Path) -> list:
+    status = path.lstat()
+    return [status.st_size, status.st_mtime_ns]
+
+
+def demo_folder_files(work_dir: Path) -> Dict[str, Path]:
+    """Relative path -> path of every file (or link) under the demo's folders (links are not followed)."""
+    files = {}
     for name in DEMO_FOLDERS:
-        path = work_dir / name
-        if path.is_symlink() or path.is_file():
-            path.unlink()
-        elif path.is_dir():
-            shutil.rmtree(path)
+        top = work_dir / name
+        if top.is_symlink() or top.is_file():
+            files[name] = top
+        elif top.is_dir():
+            for path in top.rglob("*"):
+                if path.is_symlink() or path.is_file():
+                    files[str(path.relative_to(work_dir))] = path
+    return files
+
+
+def read_demo_manifest(work_dir: Path) -> Dict[str, list]:
+    try:
+        return json.loads((work_dir / DEMO_MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def record_demo_files(work_dir: Path) -> None:
+    """The manifest: every file under the demo's folders at the end of a run (finished, failed or interrupted).
+    They are all this run's: a run starts with those folders empty (:func:`prepare_work_dir` refuses otherwise); a
+    file put there by hand while the demo runs would be counted as the demo's."""
+    manifest = {relative: _signature(path) for relative, path in demo_folder_files(work_dir).items()}
+    (work_dir / DEMO_MANIFEST).write_text(json.dumps(manifest, indent=0))
+
+
+def remove_demo_files(work_dir: Path) -> None:
+    """Delete the files the last demo run wrote (then the folders left empty); refuse, deleting nothing, if the
+    demo's folders hold any other file or a changed one (a symlink is removed, not followed)."""
+    manifest = read_demo_manifest(work_dir)
+    files = demo_folder_files(work_dir)
+    foreign = sorted(relative for relative, path in files.items() if manifest.get(relative) != _signature(path))
+    if foreign:
+        listed = ", ".join(foreign[:MAX_LISTED_FILES]) + (f" and {len(foreign) - MAX_LISTED_FILES} more"
+                                                          if len(foreign) > MAX_LISTED_FILES else "")
+        raise WorkDirNotOwnedError(
+            f"--work-dir {work_dir} holds files that the last demo run did not write, or that changed since: "
+            f"{listed}. Nothing was deleted.", fix="move them out of that folder, or choose another --work-dir")
+    for path in files.values():
+        path.unlink()
+    for name in DEMO_FOLDERS:
+        top = work_dir / name
+        if top.is_dir() and not top.is_symlink():
+            for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts),
+                                 reverse=True):
+                folder.rmdir()
+            top.rmdir()
+    (work_dir / DEMO_MANIFEST).unlink(missing_ok=True)
 
 
 def class_names(dataset_folder: Path) -> Dict[str, str]:
@@ -293,10 +347,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     arguments = parse_arguments(argv)
     start = time.perf_counter()
     try:
+        check_trainer_names(arguments.trainers)  # before minutes of generation and planning
         if prepare_work_dir(arguments.work_dir):
-            say(f"{arguments.work_dir} holds an earlier demo run ({DEMO_MARKER} marker): deleting its nnU-Net "
-                f"folders and starting fresh")
-    except WorkDirNotOwnedError as error:
+            say(f"{arguments.work_dir} holds an earlier demo run ({DEMO_MARKER} marker): deleting the files it "
+                f"wrote and starting fresh")
+    except UserInputError as error:
         print(f"nnunet_ext_demo: {error}", file=sys.stderr, flush=True)
         return EXIT_REFUSED
     say(f"nnunet_ext demo in {arguments.work_dir.resolve()}: trainers {', '.join(arguments.trainers)}")
@@ -310,6 +365,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"nnunet_ext_demo: interrupted; partial results are in {arguments.work_dir.resolve()}",
               file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
+    finally:
+        record_demo_files(arguments.work_dir)
     print_report(arguments, environment, dataset_name, results, time.perf_counter() - start)
     return EXIT_OK
 

@@ -10,6 +10,13 @@
   ``diagnosis_predictions_part<k>of<N>.csv``, and the part that finds all ``N`` part files there joins them into
   ``diagnosis_predictions.csv`` (under a file lock); see ``nnunet_ext.diagnosis.predictions_csv``.
 
+Before nnU-Net starts (``nnunet_ext.checks``): the model folder of ``-d -tr -p -c`` exists (else the model folders
+of the dataset, the closest trainer names first), the folds of ``-f`` hold ``-chk`` (else the folds and checkpoints
+there), each checkpoint was written by the folder's trainer, and every case of ``-i`` has exactly the model's
+channels ``_0000 ..`` and finite voxel values. Files of ours already in ``-o`` are replaced only if we wrote them
+and they are unchanged (``nnunet_ext.core.owned_files``); ``--overwrite_outputs`` replaces them anyway. A mistake
+is one line on stderr and exit status 2 (``--debug``: the traceback).
+
 nnU-Net's entry point builds its ``nnUNetPredictor`` itself; for the duration of the call (in this process only) it
 builds our ``DiagnosisPredictor`` instead, which predicts the segmentations exactly as nnU-Net's does."""
 
@@ -22,10 +29,16 @@ from unittest import mock
 
 from nnunetv2.inference import predict_from_raw_data
 
-from nnunet_ext.diagnosis.predictor import DIAGNOSIS_CSV_NAME, DiagnosisPredictor
+from nnunet_ext.checks.input_images import check_prediction_inputs
+from nnunet_ext.checks.model_folder import check_trained_model, model_folder_of
+from nnunet_ext.cli.user_errors import reports_user_errors
+from nnunet_ext.core.owned_files import check_may_replace, record_written
+from nnunet_ext.diagnosis.predictor import DIAGNOSIS_CSV_NAME, OVERWRITE_FLAG, DiagnosisPredictor
+from nnunet_ext.evaluation.presence_probabilities import DEFAULT_CSV_NAME as PRESENCE_CSV_NAME
 from nnunet_ext.evaluation.presence_probabilities import write_presence_probabilities_csv
 
 SAVE_PROBABILITIES_FLAG = "--save_probabilities"
+NNUNET_DEFAULT_FOLDS = ("0", "1", "2", "3", "4")  # nnUNetv2_predict's default -f
 
 
 class DiagnosisPredictorOfThisRun(DiagnosisPredictor):
@@ -37,6 +50,41 @@ class DiagnosisPredictorOfThisRun(DiagnosisPredictor):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         DiagnosisPredictorOfThisRun.instances.append(self)
+
+
+def prediction_arguments(argv: Sequence[str]) -> argparse.Namespace:
+    """The arguments of ``nnUNetv2_predict`` that the checks need (nnU-Net's parser checks them all later). Every
+    option of nnU-Net's parser is declared, so that argparse splits the command line as nnU-Net's does (``-device``
+    is not ``-d evice``, abbreviations resolve alike)."""
+    parser = argparse.ArgumentParser(prog="nnunet_ext_predict", add_help=False)
+    for flag, default in (("-i", None), ("-o", None), ("-d", None), ("-c", None), ("-p", "nnUNetPlans"),
+                          ("-tr", "nnUNetTrainer"), ("-chk", "checkpoint_final.pth"), ("-step_size", None),
+                          ("-npp", None), ("-nps", None), ("-prev_stage_predictions", None), ("-num_parts", None),
+                          ("-part_id", None), ("-device", None)):
+        parser.add_argument(flag, default=default)
+    parser.add_argument("-f", nargs="+", default=list(NNUNET_DEFAULT_FOLDS))
+    for flag in ("--continue_prediction", "--disable_tta", "--verbose", SAVE_PROBABILITIES_FLAG,
+                 "--disable_progress_bar"):
+        parser.add_argument(flag, action="store_true")
+    known, _ = parser.parse_known_args(list(argv))
+    return known
+
+
+def check_before_predicting(arguments: argparse.Namespace, overwrite_outputs: bool) -> None:
+    """The checks of the module docstring, before nnU-Net starts any worker (nothing is checked where nnU-Net's own
+    parser will refuse the arguments anyway)."""
+    import json
+
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    if None in (arguments.i, arguments.o, arguments.d, arguments.c):
+        return
+    model_folder = model_folder_of(arguments.d, arguments.tr, arguments.p, arguments.c)
+    check_trained_model(model_folder, arguments.f, arguments.chk)
+    dataset_json = json.loads((model_folder / "dataset.json").read_text())
+    reader = PlansManager(str(model_folder / "plans.json")).image_reader_writer_class
+    check_prediction_inputs(arguments.i, dataset_json, reader)
+    check_may_replace(Path(arguments.o) / PRESENCE_CSV_NAME, OVERWRITE_FLAG, overwrite_outputs)
 
 
 def nnunet_predict_arguments(argv: Sequence[str]) -> Tuple[List[str], Optional[str]]:
@@ -65,14 +113,21 @@ def diagnosis_files_message(written_csv: Optional[str]) -> Optional[str]:
             f"finishes")
 
 
+@reports_user_errors("nnunet_ext_predict")
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overwrite_outputs = OVERWRITE_FLAG in argv
+    argv = [a for a in argv if a != OVERWRITE_FLAG]
+    check_before_predicting(prediction_arguments(argv), overwrite_outputs)
     nnunet_argv, output_folder = nnunet_predict_arguments(argv)
     sys.argv = [sys.argv[0], *nnunet_argv]  # predict_entry_point parses sys.argv
     DiagnosisPredictorOfThisRun.instances = []
-    with mock.patch.object(predict_from_raw_data, "nnUNetPredictor", DiagnosisPredictorOfThisRun):
+    with mock.patch.object(predict_from_raw_data, "nnUNetPredictor", DiagnosisPredictorOfThisRun), \
+            mock.patch.object(DiagnosisPredictorOfThisRun, "overwrite_outputs", overwrite_outputs):
         predict_from_raw_data.predict_entry_point()
-    print(f"Presence probabilities per case: {write_presence_probabilities_csv(output_folder)}")
+    presence_csv = Path(output_folder) / PRESENCE_CSV_NAME
+    check_may_replace(presence_csv, OVERWRITE_FLAG, overwrite_outputs)
+    print(f"Presence probabilities per case: {record_written(write_presence_probabilities_csv(output_folder))}")
     for predictor in DiagnosisPredictorOfThisRun.instances:
         message = diagnosis_files_message(predictor.written_diagnosis_csv)
         if message is not None:

@@ -249,9 +249,10 @@ def synthesize_case(rng: np.random.Generator, shape: tuple = (40, 64, 64), spaci
     return image, labels
 
 
-def _num_lesions_for_case(case_index: int, rng: np.random.Generator) -> int:
-    """0 for every ``LESION_FREE_EVERY``-th case (index 3, 7, ...), else 1 to ``MAX_LESIONS``."""
-    if case_index % LESION_FREE_EVERY == LESION_FREE_EVERY - 1:
+def _num_lesions_for_case(case_index: int, rng: np.random.Generator,
+                          lesion_free_every: int = LESION_FREE_EVERY) -> int:
+    """0 for every ``lesion_free_every``-th case (default 4: index 3, 7, ...), else 1 to ``MAX_LESIONS``."""
+    if case_index % lesion_free_every == lesion_free_every - 1:
         return 0
     return int(rng.integers(1, MAX_LESIONS + 1))
 
@@ -298,7 +299,8 @@ def _dataset_json(name: str, num_training: int, num_test: int, shape: tuple, spa
 def generate_synthetic_dataset(raw_root, dataset_id: int = 501, name: str = "SyntheticLesions",
                                num_training: int = 16, num_test: int = 4,
                                shape: tuple = (40, 64, 64), spacing: tuple = (2.0, 1.0, 1.0),
-                               seed: int = 0, overwrite: bool = False) -> pathlib.Path:
+                               seed: int = 0, overwrite: bool = False,
+                               lesion_free_every: int = LESION_FREE_EVERY) -> pathlib.Path:
     """Write a synthetic organ/lesion CT dataset in nnU-Net v2 raw format.
 
     Args:
@@ -309,6 +311,7 @@ def generate_synthetic_dataset(raw_root, dataset_id: int = 501, name: str = "Syn
         spacing: (sz, sy, sx) in mm; the files carry it as SimpleITK spacing (sx, sy, sz).
         seed: case ``i`` is drawn from ``numpy.random.default_rng([seed, i])``.
         overwrite: replace an existing dataset folder of the same name.
+        lesion_free_every: every ``lesion_free_every``-th case has no lesion (2: half the cases).
 
     Returns:
         The dataset folder.
@@ -320,6 +323,8 @@ def generate_synthetic_dataset(raw_root, dataset_id: int = 501, name: str = "Syn
     shape = tuple(int(n) for n in shape)
     spacing = tuple(float(s) for s in spacing)
     _validate_arguments(dataset_id, name, num_training, num_test, shape, spacing)
+    if int(lesion_free_every) < 1:
+        raise ValueError(f"lesion_free_every must be a positive number of cases, got {lesion_free_every}")
     raw_root = pathlib.Path(raw_root)
     raw_root.mkdir(parents=True, exist_ok=True)
     folder_name = f"Dataset{dataset_id:03d}_{name}"
@@ -332,7 +337,7 @@ def generate_synthetic_dataset(raw_root, dataset_id: int = 501, name: str = "Syn
             (staging / f"labels{subset}").mkdir()
             for case_index in range(first_index, first_index + count):
                 rng = np.random.default_rng([seed, case_index])
-                num_lesions = _num_lesions_for_case(case_index, rng)
+                num_lesions = _num_lesions_for_case(case_index, rng, int(lesion_free_every))
                 image, labels = synthesize_case(rng, shape, spacing, num_lesions)
                 case_id = f"{CASE_PREFIX}_{case_index:03d}"
                 lesion_present[case_id] = int(num_lesions > 0)

@@ -20,6 +20,14 @@ def raw_dataset_folder(dataset_name: str, environ: Optional[Mapping[str, str]] =
     return folder if folder and isdir(folder) else None
 
 
+def raw_data_missing_hint(dataset_name: str) -> str:
+    """Why the raw dataset (and its imagesTs) could not be found, and the fix."""
+    raw = os.environ.get("nnUNet_raw")
+    where = "nnUNet_raw is not set" if not raw else f"nnUNet_raw ({raw}) holds no {dataset_name}"
+    return (f"(They may be test cases: {where}, so the raw dataset's imagesTs could not be listed; set nnUNet_raw "
+            f"to the folder holding {dataset_name}.)")
+
+
 def test_case_ids(raw_folder: Optional[str], file_ending: str) -> List[str]:
     """Case ids of the raw dataset's ``imagesTs`` (file names without ``_XXXX`` and the ending), if any."""
     images = join(raw_folder, "imagesTs") if raw_folder else None
@@ -48,5 +56,6 @@ def load_dataset_diagnosis_labels(dataset_name: str, preprocessed_dataset_folder
     """
     raw_folder = raw_dataset_folder(dataset_name)
     labels_file = find_diagnosis_labels(raw_folder, preprocessed_dataset_folder)
+    hint = "" if raw_folder is not None else raw_data_missing_hint(dataset_name)
     return load_diagnosis_labels(labels_file, training_case_ids(preprocessed_data_folder),
-                                 test_case_ids(raw_folder, file_ending))
+                                 test_case_ids(raw_folder, file_ending), unknown_case_hint=hint)

@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Union
 
+from nnunet_ext.core.errors import UserInputError
+
 LABELS_FILE_NAME = "diagnosis_labels.json"
 FORMAT_HINT = ('{"classes": ["name of class 0", "name of class 1", ...], "ordinal": false, '
                '"labels": {"<case id>": <class index or name>, ...}}')
 
 
-class DiagnosisLabelsError(ValueError):
+class DiagnosisLabelsError(UserInputError, ValueError):
     """A diagnosis labels file that cannot be used; the message names the file, the case and the fix."""
 
 
@@ -87,12 +89,14 @@ def _listed(ids: Sequence[str], limit: int = 5) -> str:
 
 
 def load_diagnosis_labels(path: Union[str, Path], training_case_ids: Iterable[str],
-                          other_case_ids: Iterable[str] = ()) -> DiagnosisLabels:
+                          other_case_ids: Iterable[str] = (), unknown_case_hint: str = "") -> DiagnosisLabels:
     """Read and check ``path`` against the dataset.
 
     :param training_case_ids: the dataset's training cases; each must have a label, and at least two classes must
         occur among them.
     :param other_case_ids: further known case ids (e.g. the test images) that may be labelled too.
+    :param unknown_case_hint: said with labelled case ids that are not known (e.g. that the test images could not
+        be listed because ``nnUNet_raw`` is unset).
     :raises DiagnosisLabelsError: with the file, the case(s) and the fix.
     """
     path = Path(path)
@@ -107,7 +111,8 @@ def load_diagnosis_labels(path: Union[str, Path], training_case_ids: Iterable[st
     if unknown:
         raise DiagnosisLabelsError(
             f"{path}: {len(unknown)} labelled case id(s) are not cases of the dataset: {_listed(unknown)}. Fix the "
-            f"ids (they are the image file names without the _0000 channel suffix and file ending) or remove them.")
+            f"ids (they are the image file names without the _0000 channel suffix and file ending) or remove them."
+            + (f" {unknown_case_hint}" if unknown_case_hint else ""))
     unlabelled = [case_id for case_id in training if case_id not in raw_labels]
     if unlabelled:
         raise DiagnosisLabelsError(
@@ -154,13 +159,26 @@ def copy_diagnosis_labels(source: Union[str, Path], destination_folder: Union[st
 
 def find_diagnosis_labels(raw_dataset_folder: Optional[Union[str, Path]],
                           preprocessed_dataset_folder: Union[str, Path]) -> Path:
-    """The labels file to use: the raw dataset's (the user's source) when the raw data are there, else the copy in
-    the preprocessed folder. Raises :class:`DiagnosisLabelsError` naming both places when neither exists."""
-    candidates = [Path(folder) / LABELS_FILE_NAME for folder in (raw_dataset_folder, preprocessed_dataset_folder)
-                  if folder is not None]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
+    """The labels file to use. The raw dataset's file is the user's source: when the raw dataset is there
+    (``raw_dataset_folder`` not None) it is the only one used, and its absence is an error that names the copy in
+    the preprocessed folder and how to accept it (the copy may be older than what the user last wrote). Without the
+    raw data (prediction or training on a machine that holds only nnU-Net's preprocessed folder) the copy is used.
+    Raises :class:`DiagnosisLabelsError` naming the places looked at."""
+    copy = Path(preprocessed_dataset_folder) / LABELS_FILE_NAME
+    if raw_dataset_folder is not None:
+        source = Path(raw_dataset_folder) / LABELS_FILE_NAME
+        if source.is_file():
+            return source
+        if copy.is_file():
+            raise DiagnosisLabelsError(
+                f"The raw dataset {raw_dataset_folder} has no {LABELS_FILE_NAME} (removed or renamed?). An earlier "
+                f"training left a copy at {copy}, but it is not used without your word: it may differ from the "
+                f"labels you last wrote.", file=source,
+                fix=f"put your labels file back at {source}; to accept the copy as it is: cp {copy} {source}")
+    elif copy.is_file():
+        return copy
+    places = " or ".join(str(c) for c in ([Path(raw_dataset_folder) / LABELS_FILE_NAME] if raw_dataset_folder
+                                          else []) + [copy])
     raise DiagnosisLabelsError(
-        f"No {LABELS_FILE_NAME} found at {' or '.join(str(c) for c in candidates)}. A diagnosis trainer needs one "
-        f"beside the raw dataset's dataset.json, in the form {FORMAT_HINT}.")
+        f"No {LABELS_FILE_NAME} found at {places}. A diagnosis trainer needs one beside the raw dataset's "
+        f"dataset.json, in the form {FORMAT_HINT}.")

@@ -26,6 +26,13 @@ folder:
   run's ``diagnosis_predictions.csv`` is removed (it is not this run's). Parts whose settings differ, or that hold
   the same case, are not joined (a warning names them): they come from different runs; the last part of this run
   to finish joins again. The part files are kept.
+
+Every one of these files is written through ``nnunet_ext.core.owned_files``: replaced or removed only if we wrote it
+and it is unchanged since (else an ``OutputFileConflictError`` names it and ``--overwrite_outputs``). The settings
+hold ``model`` (trainer, plans, configuration, folder, folds, checkpoint) when the predictor knows its model folder;
+continuing into a folder whose rows another model predicted is refused (:func:`check_same_model`).
+``DiagnosisPredictor`` calls :func:`write_prediction_diagnoses` after every case, so an interrupted run keeps its
+rows.
 """
 
 import csv
@@ -39,11 +46,15 @@ from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
+from nnunet_ext.core.errors import OutputFileConflictError
+from nnunet_ext.core.owned_files import check_may_replace, record_written, remove_ours
 from nnunet_ext.diagnosis.metrics import checked_probabilities
 
 DIAGNOSIS_CSV_NAME = "diagnosis_predictions.csv"
 SETTINGS_FILE_NAME = "diagnosis_predictions_settings.json"
 LOCK_FILE_NAME = ".diagnosis_predictions.lock"
+OVERWRITE_FLAG = "--overwrite_outputs"  # nnunet_ext_predict's flag that lets us replace files we did not write
+MODEL_KEY = "model"  # the settings' record of the model: trainer, plans, configuration, folder
 
 CASE_ID_COLUMN = "case_id"
 PROBABILITY_PREFIX = "probability_"
@@ -174,9 +185,11 @@ def prediction_folder_lock(output_folder: Union[str, Path]) -> Iterator[None]:
 
 def write_prediction_diagnoses(output_folder: Union[str, Path], probabilities: Dict[str, np.ndarray],
                                class_names: Sequence[str], settings: dict, continuing: bool = False,
-                               num_parts: int = 1, part_id: int = 0) -> Path:
+                               num_parts: int = 1, part_id: int = 0, overwrite_outputs: bool = False) -> Path:
     """Write this run's case id -> ``[C]`` probabilities and its ``settings`` into ``output_folder`` as the module
-    docstring says; returns the CSV written (the part's file for a part)."""
+    docstring says; returns the CSV written (the part's file for a part). A file of ours that is there but was not
+    written by us, or was changed since, is left alone with an :class:`OutputFileConflictError`
+    (``nnunet_ext.core.owned_files``) unless ``overwrite_outputs``."""
     if num_parts < 1 or not 0 <= part_id < num_parts:
         raise ValueError(f"part_id {part_id} of num_parts {num_parts}: need num_parts >= 1 and 0 <= part_id < "
                          f"num_parts (nnUNetv2_predict -num_parts N -part_id 0..N-1)")
@@ -184,14 +197,38 @@ def write_prediction_diagnoses(output_folder: Union[str, Path], probabilities: D
     name = DIAGNOSIS_CSV_NAME if num_parts == 1 else part_csv_name(part_id, num_parts)
     path = folder / name
     with prediction_folder_lock(folder):
+        for ours in (path, folder / settings_file_name(name)):
+            check_may_replace(ours, OVERWRITE_FLAG, overwrite_outputs)
         if continuing:
+            check_same_model(folder / settings_file_name(name), settings)
             _warn_if_settings_differ(folder / settings_file_name(name), settings)
             probabilities = {**earlier_predictions(path, class_names), **probabilities}
-        write_case_probabilities(path, probabilities, class_names)
-        write_json(folder / settings_file_name(name), settings)
+        record_written(write_case_probabilities(path, probabilities, class_names))
+        record_written(write_json(folder / settings_file_name(name), settings))
         if num_parts > 1:
-            _join_parts(folder, num_parts, class_names, continuing)
+            _join_parts(folder, num_parts, class_names, continuing, overwrite_outputs)
     return path
+
+
+def check_same_model(settings_path: Union[str, Path], settings: dict) -> None:
+    """Refuse to continue into a folder whose earlier rows another model predicted (the ``model`` entries of the
+    settings differ): its rows cannot be told apart from this model's."""
+    settings_path = Path(settings_path)
+    if MODEL_KEY not in settings or not settings_path.is_file():
+        return
+    try:
+        earlier = json.loads(settings_path.read_text()).get(MODEL_KEY)
+    except (ValueError, AttributeError):
+        return
+    if earlier is not None and earlier != settings[MODEL_KEY]:
+        ours = settings[MODEL_KEY]
+        differing = sorted(k for k in {*earlier, *ours} if earlier.get(k) != ours.get(k))
+        before = ", ".join(f"{k}: {earlier.get(k)!r}" for k in differing)
+        now = ", ".join(f"{k}: {ours.get(k)!r}" for k in differing)
+        raise OutputFileConflictError(
+            f"{settings_path.parent} holds diagnoses of another model ({before}; this run: {now}); continuing "
+            f"would mix the two models' rows in one CSV.", file=settings_path,
+            fix="predict into another output folder (-o), or without --continue_prediction to replace them")
 
 
 def _warn_if_settings_differ(settings_path: Path, settings: dict) -> None:
@@ -209,7 +246,8 @@ def _warn_if_settings_differ(settings_path: Path, settings: dict) -> None:
                       f"for every case.", stacklevel=3)
 
 
-def _join_parts(folder: Path, num_parts: int, class_names: Sequence[str], continuing: bool) -> Optional[Path]:
+def _join_parts(folder: Path, num_parts: int, class_names: Sequence[str], continuing: bool,
+                overwrite_outputs: bool = False) -> Optional[Path]:
     """Join the part files into ``diagnosis_predictions.csv`` when all ``num_parts`` are present (caller holds the
     lock); returns the joined CSV, None when not (yet) joined."""
     parts = [folder / part_csv_name(part, num_parts) for part in range(num_parts)]
@@ -217,7 +255,7 @@ def _join_parts(folder: Path, num_parts: int, class_names: Sequence[str], contin
     if not all(part.is_file() for part in parts):
         if not continuing:  # an earlier run's result, not this run's
             for earlier in (joined_csv, joined_settings):
-                earlier.unlink(missing_ok=True)
+                remove_ours(earlier, OVERWRITE_FLAG, overwrite_outputs)
         return None
     settings = [json.loads((folder / settings_file_name(part.name)).read_text())
                 if (folder / settings_file_name(part.name)).is_file() else None for part in parts]
@@ -240,7 +278,9 @@ def _join_parts(folder: Path, num_parts: int, class_names: Sequence[str], contin
         joined.update(rows)
     if not joined:
         return None
-    write_case_probabilities(joined_csv, joined, class_names)
+    for ours in (joined_csv, joined_settings):
+        check_may_replace(ours, OVERWRITE_FLAG, overwrite_outputs)
+    record_written(write_case_probabilities(joined_csv, joined, class_names))
     if settings[0] is not None:
-        write_json(joined_settings, settings[0])
+        record_written(write_json(joined_settings, settings[0]))
     return joined_csv

@@ -22,8 +22,9 @@ A sliding window that fails on the device (any RuntimeError, typically out of me
 the results on the CPU; the passes its first attempt recorded are dropped (the tap notes where each fold's sliding
 window starts and goes back there at every attempt), so no tile counts twice.
 
-After ``predict_from_files`` (or its sequential twin) the output folder gets ``diagnosis_predictions.csv`` and
-``diagnosis_predictions_settings.json`` (:func:`~nnunet_ext.diagnosis.predictions_csv.write_prediction_diagnoses`:
+While ``predict_from_files`` (or its sequential twin) runs, the output folder gets ``diagnosis_predictions.csv`` and
+``diagnosis_predictions_settings.json``, rewritten after every case (an interrupted run keeps what it predicted;
+files there that we did not write stop the run before any prediction) (:func:`~nnunet_ext.diagnosis.predictions_csv.write_prediction_diagnoses`:
 merged with an earlier file only with ``--continue_prediction``; parallel ``-num_parts`` runs write part files and
 join them under a lock). The settings (:meth:`DiagnosisPredictor.diagnosis_settings`) are the ones the final
 validation records in ``diagnosis_summary.json``, so the two can be compared. For a model without a diagnosis
@@ -45,8 +46,10 @@ from nnunet_ext.architectures.diagnosis.diagnosis_tap import DiagnosisRecorder, 
 from nnunet_ext.diagnosis.aggregation import aggregation_rule, case_probabilities
 from nnunet_ext.diagnosis.plans_entry import DIAGNOSIS_PLANS_KEY, TILE_POOLING_KEY
 from nnunet_ext.diagnosis.plans_entry import diagnosis_settings as settings_in_plans
-from nnunet_ext.diagnosis.predictions_csv import (DIAGNOSIS_CSV_NAME, SETTINGS_FILE_NAME,  # noqa: F401 (re-exported)
-                                                  earlier_predictions, part_csv_name, write_prediction_diagnoses)
+from nnunet_ext.core.owned_files import check_may_replace
+from nnunet_ext.diagnosis.predictions_csv import (DIAGNOSIS_CSV_NAME, MODEL_KEY, OVERWRITE_FLAG,  # noqa: F401
+                                                  SETTINGS_FILE_NAME, check_same_model, earlier_predictions,
+                                                  part_csv_name, settings_file_name, write_prediction_diagnoses)
 
 FINAL_WEIGHTS = "checkpoint_final.pth"  # nnU-Net's weights at the end of training
 
@@ -61,6 +64,8 @@ class DiagnosisPredictor(nnUNetPredictor):
     used_folds = None  # set by initialize_from_trained_model_folder (or the trainer's final validation)
     checkpoint_name = FINAL_WEIGHTS
     written_diagnosis_csv: Optional[str] = None  # the CSV the last predict_from_files(_sequential) wrote
+    overwrite_outputs = False  # True: replace a diagnosis CSV / settings file there that we did not write
+    model_folder: Optional[str] = None  # set by initialize_from_trained_model_folder
 
     def initialize_from_trained_model_folder(self, model_training_output_dir: str, use_folds,
                                              checkpoint_name: str = FINAL_WEIGHTS):
@@ -73,6 +78,22 @@ class DiagnosisPredictor(nnUNetPredictor):
         super().initialize_from_trained_model_folder(model_training_output_dir, use_folds, checkpoint_name)
         self.used_folds = [f if f == "all" else int(f) for f in use_folds]
         self.checkpoint_name = checkpoint_name
+        self.model_folder = os.path.abspath(model_training_output_dir)
+
+    def model_identity(self) -> Optional[dict]:
+        """Which model predicts (trainer, plans, configuration, folder, folds, checkpoint), as the settings file
+        beside ``diagnosis_predictions.csv`` records it; None for a predictor not initialised from a folder."""
+        if self.model_folder is None:
+            return None
+        return {"trainer": self.trainer_name, "plans": self.plans_manager.plans_name,
+                "configuration": os.path.basename(self.model_folder).split("__")[-1], "folder": self.model_folder,
+                "folds": None if self.used_folds is None else list(self.used_folds),
+                "checkpoint": self.checkpoint_name}
+
+    def output_settings(self) -> dict:
+        """:meth:`diagnosis_settings` and, for a model from a folder, its :meth:`model_identity` (``model``)."""
+        identity = self.model_identity()
+        return {**self.diagnosis_settings(), **({MODEL_KEY: identity} if identity is not None else {})}
 
     @property
     def diagnosis_classes(self) -> Optional[List[str]]:
@@ -193,7 +214,10 @@ class DiagnosisPredictor(nnUNetPredictor):
         with self.recording_diagnosis(tap):
             logits = super().predict_logits_from_preprocessed_data(data)
         if tap.logits:
+            if not hasattr(self, "diagnosis_probabilities"):  # a direct call, outside predict_from_files
+                self.diagnosis_probabilities = {}
             self.diagnosis_probabilities[case_id] = self.case_diagnosis(tap, case_id)
+            self._write_rows_so_far()
         return logits
 
     # --- the files ---
@@ -208,7 +232,34 @@ class DiagnosisPredictor(nnUNetPredictor):
         if self.diagnosis_classes is None or output_folder is None or not probabilities:
             return None
         return str(write_prediction_diagnoses(output_folder, probabilities, self.diagnosis_classes,
-                                              self.diagnosis_settings(), continuing, num_parts, part_id))
+                                              self.output_settings(), continuing, num_parts, part_id,
+                                              self.overwrite_outputs))
+
+    @contextmanager
+    def writing_rows_as_cases_finish(self, output, continuing: bool, num_parts: int = 1, part_id: int = 0):
+        """For the block (one ``predict_from_files`` call): first the checks that need no prediction (our files
+        there are ours, the earlier rows are this model's when continuing), then every case's row is written as
+        soon as its diagnosis is known, so an interrupted run keeps what it predicted and ``--continue_prediction``
+        completes it; the files once more at the end."""
+        folder = _output_folder(output)
+        if folder is not None and self.diagnosis_classes is not None:
+            name = DIAGNOSIS_CSV_NAME if num_parts == 1 else part_csv_name(part_id, num_parts)
+            for ours in (os.path.join(folder, name), os.path.join(folder, settings_file_name(name))):
+                check_may_replace(ours, OVERWRITE_FLAG, self.overwrite_outputs)
+            if continuing:
+                check_same_model(os.path.join(folder, settings_file_name(name)), self.output_settings())
+        self._rows_destination = None if folder is None else (folder, continuing, num_parts, part_id)
+        try:
+            yield
+        finally:
+            self._outputs_in_order = []
+            self._rows_destination = None
+        self.written_diagnosis_csv = self.write_diagnosis_csv(folder, continuing, num_parts, part_id)
+
+    def _write_rows_so_far(self) -> None:
+        destination = getattr(self, "_rows_destination", None)
+        if destination is not None:
+            self.write_diagnosis_csv(*destination)
 
     # nnU-Net records these methods' arguments by reading locals() against their signatures: spell them out.
     def predict_from_files(self, list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files,
@@ -216,31 +267,21 @@ class DiagnosisPredictor(nnUNetPredictor):
                            num_processes_preprocessing: int = default_num_processes,
                            num_processes_segmentation_export: int = default_num_processes,
                            folder_with_segs_from_prev_stage: str = None, num_parts: int = 1, part_id: int = 0):
-        try:
-            result = super().predict_from_files(
+        with self.writing_rows_as_cases_finish(output_folder_or_list_of_truncated_output_files, not overwrite,
+                                               num_parts, part_id):
+            return super().predict_from_files(
                 list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files, save_probabilities,
                 overwrite, num_processes_preprocessing, num_processes_segmentation_export,
                 folder_with_segs_from_prev_stage, num_parts, part_id)
-        finally:
-            self._outputs_in_order = []
-        self.written_diagnosis_csv = self.write_diagnosis_csv(
-            _output_folder(output_folder_or_list_of_truncated_output_files), continuing=not overwrite,
-            num_parts=num_parts, part_id=part_id)
-        return result
 
     def predict_from_files_sequential(self, list_of_lists_or_source_folder,
                                       output_folder_or_list_of_truncated_output_files,
                                       save_probabilities: bool = False, overwrite: bool = True,
                                       folder_with_segs_from_prev_stage: str = None):
-        try:
-            result = super().predict_from_files_sequential(
+        with self.writing_rows_as_cases_finish(output_folder_or_list_of_truncated_output_files, not overwrite):
+            return super().predict_from_files_sequential(
                 list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files, save_probabilities,
                 overwrite, folder_with_segs_from_prev_stage)
-        finally:
-            self._outputs_in_order = []
-        self.written_diagnosis_csv = self.write_diagnosis_csv(
-            _output_folder(output_folder_or_list_of_truncated_output_files), continuing=not overwrite)
-        return result
 
 
 def _output_folder(output) -> Optional[str]:

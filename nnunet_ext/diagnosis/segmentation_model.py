@@ -22,13 +22,29 @@ COMPARED_CONFIGURATION_ENTRIES = ("patch_size", "spacing", "normalization_scheme
 
 
 def segmentation_model_folder(dataset_name: str, plans_name: str, configuration: str,
-                              default_trainer: str, environ=None) -> str:
+                              default_trainer: str, environ=None, fold=None) -> str:
     """``$NNUNET_EXT_SEGMENTATION_MODEL`` if set, else ``$nnUNet_results/<dataset>/<default_trainer>__<plans>__
-    <configuration>`` (where ``nnUNetv2_train`` puts that trainer's model)."""
+    <configuration>`` (where ``nnUNetv2_train`` puts that trainer's model).
+
+    A variable that points at a fold of the model (``.../fold_<fold>``, the folder holding the checkpoint) is taken
+    as its model folder when that fold is the one being trained (``fold``); another fold is refused: its model has
+    seen the validation cases of the fold being trained."""
     environ = os.environ if environ is None else environ
-    if environ.get(SEGMENTATION_MODEL_VARIABLE):
-        return environ[SEGMENTATION_MODEL_VARIABLE]
-    return join(environ.get("nnUNet_results", ""), dataset_name, f"{default_trainer}__{plans_name}__{configuration}")
+    given = environ.get(SEGMENTATION_MODEL_VARIABLE)
+    if not given:
+        return join(environ.get("nnUNet_results", ""), dataset_name,
+                    f"{default_trainer}__{plans_name}__{configuration}")
+    folder = os.path.normpath(given)
+    name = os.path.basename(folder)
+    if name.startswith("fold_") and isfile(join(os.path.dirname(folder), "plans.json")):
+        if fold is not None and name != f"fold_{fold}":
+            raise IncompatibleCheckpointError(
+                f"{SEGMENTATION_MODEL_VARIABLE}={given} is {name} of a segmentation model, but this training is "
+                f"fold {fold}: that model has seen this fold's validation cases.",
+                fix=f"point {SEGMENTATION_MODEL_VARIABLE} at the model folder {os.path.dirname(folder)} (its "
+                    f"fold_{fold} is then used), or train the diagnosis on {name[len('fold_'):]}")
+        return os.path.dirname(folder)
+    return folder
 
 
 def _read_json(path: str, fix: str) -> dict:
@@ -106,7 +122,7 @@ def load_segmentation_model(network, plans: dict, configuration: str, dataset_js
     """Check and load the segmentation model into ``network`` (a ``SegmentationAssistedDiagnosisNetwork``), and
     freeze its segmentation part when ``freeze``. Returns the checkpoint's path."""
     folder = segmentation_model_folder(plans["dataset_name"], plans["plans_name"], configuration, default_trainer,
-                                       environ)
+                                       environ, fold)
     check_segmentation_model(folder, plans, configuration, dataset_json, default_trainer)
     path = load_segmentation_weights(network, fold_checkpoint(folder, fold), default_trainer)
     if freeze:

@@ -61,29 +61,52 @@ def test_empty_existing_work_dir_gets_marker(tmp_path):
     assert (tmp_path / demo.DEMO_MARKER).is_file()
 
 
-def test_marked_work_dir_is_cleared_of_demo_folders_only(tmp_path):
-    (tmp_path / demo.DEMO_MARKER).write_text("")
+def an_earlier_run(work_dir: Path) -> None:
+    """The marker, files in every demo folder, and the manifest a finished run leaves."""
+    (work_dir / demo.DEMO_MARKER).write_text("")
     for name in demo.DEMO_FOLDERS:
-        (tmp_path / name / "sub").mkdir(parents=True)
-        (tmp_path / name / "sub" / "old.txt").write_text("old run")
+        (work_dir / name / "sub").mkdir(parents=True)
+        (work_dir / name / "sub" / "old.txt").write_text("old run")
+    demo.record_demo_files(work_dir)
+
+
+def test_marked_work_dir_is_cleared_of_the_files_the_last_run_wrote_only(tmp_path):
+    an_earlier_run(tmp_path)
+    (tmp_path / "my_notes.txt").write_text("mine")  # beside the demo's folders: never touched
 
     assert demo.prepare_work_dir(tmp_path) is True
-    assert sorted(p.name for p in tmp_path.iterdir()) == [demo.DEMO_MARKER]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [demo.DEMO_MARKER, "my_notes.txt"]
 
 
-def test_marked_work_dir_removes_symlink_without_following_it(tmp_path):
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "keep.txt").write_text("keep")
-    work_dir = tmp_path / "work"
-    work_dir.mkdir()
-    (work_dir / demo.DEMO_MARKER).write_text("")
-    (work_dir / "nnUNet_results").symlink_to(outside, target_is_directory=True)
+@pytest.mark.parametrize("change", ["a user's dataset in nnUNet_raw", "an edited result", "a link to elsewhere"])
+def test_a_file_the_demo_did_not_write_stops_the_clearing_and_nothing_is_deleted(tmp_path, capsys, change):
+    an_earlier_run(tmp_path)
+    if change == "a user's dataset in nnUNet_raw":
+        (tmp_path / "nnUNet_raw" / "Dataset900_Mine").mkdir()
+        (tmp_path / "nnUNet_raw" / "Dataset900_Mine" / "case_0000.nii.gz").write_bytes(b"months of labelling")
+        named = "nnUNet_raw/Dataset900_Mine/case_0000.nii.gz"
+    elif change == "an edited result":
+        (tmp_path / "predictions" / "sub" / "old.txt").write_text("checked by hand, keep")
+        named = "predictions/sub/old.txt"
+    else:
+        outside = tmp_path.parent / f"{tmp_path.name}_outside"
+        outside.mkdir()
+        (outside / "keep.txt").write_text("keep")
+        (tmp_path / "logs" / "elsewhere").symlink_to(outside, target_is_directory=True)
+        named = "logs/elsewhere"
+    before = _files_with_contents(tmp_path)
 
-    demo.prepare_work_dir(work_dir)
+    assert demo.main(["--work-dir", str(tmp_path), "--trainers", "nnUNetTrainer"]) == 2
+    assert _files_with_contents(tmp_path) == before
+    error = capsys.readouterr().err
+    assert named in error and "Nothing was deleted" in error and "choose another --work-dir" in error
 
-    assert not (work_dir / "nnUNet_results").exists()
-    assert (outside / "keep.txt").read_text() == "keep"
+
+def test_a_misspelled_trainer_is_refused_before_any_step(tmp_path, capsys, no_demo_steps):
+    assert demo.main(["--work-dir", str(tmp_path / "work"), "--trainers", "DivAttentionTrainer_Shrt"]) == 2
+    error = capsys.readouterr().err
+    assert "no trainer is called 'DivAttentionTrainer_Shrt'" in error and "DivAttentionTrainer_Short" in error
+    assert not (tmp_path / "work").exists()
 
 
 def test_argument_defaults():
@@ -189,6 +212,7 @@ class FakeNnunet:
 def fake_nnunet(monkeypatch):
     def install(failing_command=None):
         fake = FakeNnunet(failing_command)
+        monkeypatch.setattr(demo, "check_trainer_names", lambda names: None)  # the fake trains any name
         monkeypatch.setattr(demo, "generate_synthetic_dataset", fake.generate_synthetic_dataset)
         for name in ("plan_and_preprocess", "train", "predict", "evaluate"):
             monkeypatch.setattr(demo.nnunet_commands, name, getattr(fake, name))

@@ -38,20 +38,35 @@ def test_missing_output_folder_is_left_for_nnunet_to_report():
     assert output_folder is None and nnunet_argv == ["-i", "images", "--save_probabilities"]
 
 
-def test_main_runs_nnunet_on_the_prepared_arguments_then_writes_the_csv(monkeypatch, capsys):
+@pytest.fixture
+def checked(monkeypatch, tmp_path):
+    """The checks before prediction (tests/checks) pass; our files go to a real folder."""
+    monkeypatch.setattr(predict, "check_before_predicting", lambda arguments, overwrite: None)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "predictions").mkdir()
+
+
+def fake_presence_csv(folder):
+    path = f"{folder}/presence_probabilities.csv"
+    open(path, "w").write("case\n")
+    return path
+
+
+def test_main_runs_nnunet_on_the_prepared_arguments_then_writes_the_csv(monkeypatch, capsys, checked):
     seen = {}
     monkeypatch.setattr(sys, "argv", ["nnunet_ext_predict"])
     monkeypatch.setattr(predict.predict_from_raw_data, "predict_entry_point",
                         lambda: seen.setdefault("argv", list(sys.argv)))
     monkeypatch.setattr(predict, "write_presence_probabilities_csv",
-                        lambda folder: seen.setdefault("csv_folder", folder) + "/presence_probabilities.csv")
+                        lambda folder: fake_presence_csv(seen.setdefault("csv_folder", folder)))
     predict.main(BASE)
     assert seen["argv"] == ["nnunet_ext_predict", *BASE, "--save_probabilities"]
     assert seen["csv_folder"] == "predictions"
     assert "predictions/presence_probabilities.csv" in capsys.readouterr().out
 
 
-def test_nnunet_builds_our_predictor_and_main_names_the_diagnosis_file_it_wrote(monkeypatch, capsys, tmp_path):
+def test_nnunet_builds_our_predictor_and_main_names_the_diagnosis_file_it_wrote(monkeypatch, capsys, tmp_path,
+                                                                                checked):
     csv_path = str(tmp_path / "diagnosis_predictions.csv")
 
     def entry_point():  # what nnU-Net's predict_entry_point does with the class, then a prediction's result
@@ -61,7 +76,7 @@ def test_nnunet_builds_our_predictor_and_main_names_the_diagnosis_file_it_wrote(
 
     monkeypatch.setattr(sys, "argv", ["nnunet_ext_predict"])
     monkeypatch.setattr(predict.predict_from_raw_data, "predict_entry_point", entry_point)
-    monkeypatch.setattr(predict, "write_presence_probabilities_csv", lambda folder: f"{folder}/presence.csv")
+    monkeypatch.setattr(predict, "write_presence_probabilities_csv", fake_presence_csv)
     predict.main(BASE)
     assert f"Diagnosis per case: {csv_path}" in capsys.readouterr().out
     assert predict.predict_from_raw_data.nnUNetPredictor is nnUNetPredictor  # only for the call

@@ -10,6 +10,7 @@ from scipy import ndimage
 
 from nnunet_ext.cli.synthetic_dataset import main
 from nnunet_ext.datasets.synthetic import Grid, _lesion_masks, generate_synthetic_dataset
+from nnunet_ext.diagnosis.labels import LABELS_FILE_NAME
 
 # Anisotropic and different along every axis, so a swapped (z, y, x) <-> (x, y, z) order cannot pass.
 SHAPE_ZYX = (24, 48, 40)
@@ -225,3 +226,15 @@ def test_command_line_reports_an_existing_folder_without_traceback(tmp_path, cap
     error_output = capsys.readouterr().err
     assert "Dataset501_SyntheticLesions" in error_output and "overwrite" in error_output
     assert "Traceback" not in error_output
+
+
+def test_lesion_free_every_sets_the_share_of_cases_without_lesion(tmp_path):
+    folder = generate_synthetic_dataset(tmp_path, seed=0, lesion_free_every=2, **SMALL)
+    labels = json.loads((folder / LABELS_FILE_NAME).read_text())["labels"]
+    lesion_free = sorted(case for case, label in labels.items() if label in (0, "no lesion"))
+    assert lesion_free == sorted(f"synth_{index:03d}" for index in range(len(labels)) if index % 2 == 1)
+    for subset, case_id in all_cases(folder):
+        has_lesion = bool((read_pair(folder, subset, case_id)[1] == 2).any())
+        assert has_lesion == (case_id not in lesion_free)
+    with pytest.raises(ValueError, match="lesion_free_every"):
+        generate_synthetic_dataset(tmp_path / "other", lesion_free_every=0, **SMALL)

@@ -72,6 +72,27 @@ def test_copies_travel_and_the_users_file_wins(tmp_path):
     assert copy_diagnosis_labels(source, raw) == source and source.read_bytes() == before  # onto itself: nothing
 
 
+def test_a_removed_raw_file_is_not_silently_replaced_by_the_preprocessed_copy(tmp_path):
+    """The raw dataset is there but its labels file is gone: the copy of an earlier training (maybe older than what
+    the user last wrote) is named, with how to accept it, instead of being used."""
+    raw, preprocessed = tmp_path / "raw", tmp_path / "preprocessed"
+    raw.mkdir()
+    copy = copy_diagnosis_labels(write(raw, {"classes": CLASSES, "labels": {"case_000": 0}}), preprocessed)
+    (raw / "diagnosis_labels.json").unlink()
+    with pytest.raises(DiagnosisLabelsError, match=f"has no diagnosis_labels.json.*cp {copy} {raw}"):
+        find_diagnosis_labels(raw, preprocessed)
+
+
+def test_unknown_ids_say_when_the_test_cases_could_not_be_listed(tmp_path, monkeypatch):
+    from nnunet_ext.diagnosis.dataset_labels import raw_data_missing_hint
+
+    monkeypatch.delenv("nnUNet_raw", raising=False)
+    path = write(tmp_path, {"classes": CLASSES, "labels": {**{c: i % 2 for i, c in enumerate(TRAINING)},
+                                                           "test_000": 1}})
+    with pytest.raises(DiagnosisLabelsError, match="'test_000'.*nnUNet_raw is not set"):
+        load_diagnosis_labels(path, TRAINING, unknown_case_hint=raw_data_missing_hint("Dataset501_X"))
+
+
 def test_missing_everywhere_names_both_places(tmp_path):
     with pytest.raises(DiagnosisLabelsError, match="raw.* or .*preprocessed"):
         find_diagnosis_labels(tmp_path / "raw", tmp_path / "preprocessed")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from nnunet_ext.core.owned_files import record_written
 from nnunet_ext.diagnosis.plans_entry import DIAGNOSIS_PLANS_KEY
 from nnunet_ext.diagnosis.predictions_csv import (LOCK_FILE_NAME, read_diagnosis_csv, settings_file_name,
                                                   write_diagnosis_csv, write_prediction_diagnoses)
@@ -42,11 +43,16 @@ def cases(path) -> dict:
     return {row["case_id"]: row["probabilities"]["yes"] for row in read_diagnosis_csv(path)}
 
 
+def earlier_run(path, case_ids, probabilities, class_names=CLASSES):
+    """A diagnosis CSV that an earlier prediction run of ours wrote."""
+    return record_written(write_diagnosis_csv(path, case_ids, np.array(probabilities), class_names))
+
+
 def test_an_earlier_run_is_replaced_unless_continuing(tmp_path):
-    write_diagnosis_csv(tmp_path / DIAGNOSIS_CSV_NAME, ["stale", "b"], np.array([[0.5, 0.5], [0.9, 0.1]]), CLASSES)
+    earlier_run(tmp_path / DIAGNOSIS_CSV_NAME, ["stale", "b"], [[0.5, 0.5], [0.9, 0.1]])
     predictor({"b": 0.7}).write_diagnosis_csv(str(tmp_path))
     assert cases(tmp_path / DIAGNOSIS_CSV_NAME) == {"b": pytest.approx(0.7)}
-    write_diagnosis_csv(tmp_path / DIAGNOSIS_CSV_NAME, ["a", "b"], np.array([[0.5, 0.5], [0.9, 0.1]]), CLASSES)
+    earlier_run(tmp_path / DIAGNOSIS_CSV_NAME, ["a", "b"], [[0.5, 0.5], [0.9, 0.1]])
     predictor({"b": 0.7}).write_diagnosis_csv(str(tmp_path), continuing=True)
     assert cases(tmp_path / DIAGNOSIS_CSV_NAME) == {"a": pytest.approx(0.5), "b": pytest.approx(0.7)}
     settings = json.loads((tmp_path / SETTINGS_FILE_NAME).read_text())
@@ -57,14 +63,14 @@ def test_an_earlier_run_is_replaced_unless_continuing(tmp_path):
 
 
 def test_an_earlier_file_of_other_classes_is_replaced_with_a_warning(tmp_path):
-    write_diagnosis_csv(tmp_path / DIAGNOSIS_CSV_NAME, ["a"], np.array([[0.5, 0.5]]), ["benign", "malignant"])
+    earlier_run(tmp_path / DIAGNOSIS_CSV_NAME, ["a"], [[0.5, 0.5]], ["benign", "malignant"])
     with pytest.warns(UserWarning, match="holds the classes \\['benign', 'malignant'\\], not the model's"):
         write_prediction_diagnoses(tmp_path, rows({"b": 0.7}), CLASSES, SETTINGS, continuing=True)
     assert cases(tmp_path / DIAGNOSIS_CSV_NAME) == {"b": pytest.approx(0.7)}
 
 
 def test_parts_write_their_own_files_and_the_last_joins_them_all(tmp_path):
-    write_diagnosis_csv(tmp_path / DIAGNOSIS_CSV_NAME, ["stale"], np.array([[0.5, 0.5]]), CLASSES)  # earlier run
+    earlier_run(tmp_path / DIAGNOSIS_CSV_NAME, ["stale"], [[0.5, 0.5]])  # earlier run
     predictor({"a": 0.1, "c": 0.3}).write_diagnosis_csv(str(tmp_path), num_parts=2, part_id=0)
     assert cases(tmp_path / part_csv_name(0, 2)) == {"a": pytest.approx(0.1), "c": pytest.approx(0.3)}
     assert not (tmp_path / DIAGNOSIS_CSV_NAME).exists()  # the earlier run's file went; this run's is not complete
@@ -78,7 +84,7 @@ def test_parts_write_their_own_files_and_the_last_joins_them_all(tmp_path):
 
 
 def test_a_continued_part_keeps_its_earlier_rows_and_the_joined_file_keeps_the_rest(tmp_path):
-    write_diagnosis_csv(tmp_path / DIAGNOSIS_CSV_NAME, ["x"], np.array([[0.6, 0.4]]), CLASSES)  # an earlier run
+    earlier_run(tmp_path / DIAGNOSIS_CSV_NAME, ["x"], [[0.6, 0.4]])  # an earlier run
     write_prediction_diagnoses(tmp_path, rows({"a": 0.1}), CLASSES, SETTINGS, continuing=True, num_parts=2,
                                part_id=0)
     assert cases(tmp_path / DIAGNOSIS_CSV_NAME) == {"x": pytest.approx(0.4)}  # kept while part 1 is missing

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from nnunet_ext.architectures.diagnosis.diagnosis_tap import DiagnosisTap
+from nnunet_ext.core.errors import OutputFileConflictError
+from nnunet_ext.core.owned_files import record_written
 from nnunet_ext.diagnosis.plans_entry import DIAGNOSIS_PLANS_KEY
 from nnunet_ext.diagnosis.predictions_csv import read_diagnosis_csv, write_diagnosis_csv
 from nnunet_ext.diagnosis.predictor import DiagnosisPredictor
@@ -41,6 +43,7 @@ class CaseAndFoldStub(nn.Module):
         self.diagnosis_output = False
         self.forward_calls = 0
         self.raise_at_call = None  # raise a RuntimeError at this forward call (1-based), once
+        self.interrupt_at_call = None  # raise KeyboardInterrupt (Ctrl-C, a killed job) at this forward call
 
     def diagnosis_logits(self, x: torch.Tensor) -> torch.Tensor:
         dims = tuple(range(1, x.ndim))
@@ -51,6 +54,8 @@ class CaseAndFoldStub(nn.Module):
         if self.forward_calls == self.raise_at_call:
             self.raise_at_call = None
             raise RuntimeError("CUDA out of memory (injected once)")
+        if self.forward_calls == self.interrupt_at_call:
+            raise KeyboardInterrupt
         lesion = (x[:, :1] >= LESION_VALUE).float()
         segmentation = torch.cat([20 * (1 - 2 * lesion)] + [-20 * torch.ones_like(lesion)] *
                                  (self.num_segmentation_heads - 2) + [20 * (2 * lesion - 1)], 1)
@@ -233,10 +238,83 @@ def test_continue_prediction_keeps_the_rows_of_the_cases_predicted_before(settin
     assert [row["case_id"] for row in read_diagnosis_csv(csv_path)] == case_ids
     # an interrupted run: the second case was not exported; the first case's row is marked to see it kept
     (output / f"{case_ids[1]}.nii.gz").unlink()
-    write_diagnosis_csv(csv_path, [case_ids[0]], np.array([[0.25, 0.75]]), ["no", "yes"])
+    record_written(write_diagnosis_csv(csv_path, [case_ids[0]], np.array([[0.25, 0.75]]), ["no", "yes"]))
     predictor.predict_from_files_sequential([[str(image)] for image in images], str(output), overwrite=False)
     rows = {row["case_id"]: row["probabilities"]["yes"] for row in read_diagnosis_csv(csv_path)}
     assert sorted(rows) == case_ids and rows[case_ids[0]] == 0.75
     predictor.predict_from_files_sequential([[str(images[1])]], str(output))  # not continuing: this call's case
     assert [row["case_id"] for row in read_diagnosis_csv(csv_path)] == [case_ids[1]]
     assert predictor.written_diagnosis_csv == str(csv_path)
+
+
+def raw_training_images(planned_synthetic, count: int):
+    plans_file, _ = planned_synthetic["nnUNetPlans"]
+    raw_images = plans_file.parents[2] / "nnUNet_raw" / plans_file.parent.name / "imagesTr"
+    images = sorted(raw_images.glob("*_0000.nii.gz"))[:count]
+    return [[str(image)] for image in images], [image.name[:-len("_0000.nii.gz")] for image in images]
+
+
+def test_an_interrupted_prediction_keeps_its_rows_and_a_continued_one_completes_them(setting, planned_synthetic,
+                                                                                     tmp_path):
+    """Each case's row is written once its diagnosis is known: a run stopped at the third of three cases leaves the
+    first two, and ``--continue_prediction`` gives the CSV of an uninterrupted run."""
+    images, case_ids = raw_training_images(planned_synthetic, 3)
+    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    uninterrupted.mkdir(), interrupted.mkdir()  # as nnUNetv2_predict makes them
+    predictor, network = stub_predictor(setting)
+    predictor.predict_from_files_sequential(images, str(uninterrupted))
+    calls_per_case = network.forward_calls // 3
+    expected = read_diagnosis_csv(uninterrupted / "diagnosis_predictions.csv")
+
+    predictor, network = stub_predictor(setting)
+    network.interrupt_at_call = 2 * calls_per_case + 1
+    with pytest.raises(KeyboardInterrupt):
+        predictor.predict_from_files_sequential(images, str(interrupted))
+    kept = read_diagnosis_csv(interrupted / "diagnosis_predictions.csv")
+    assert [row["case_id"] for row in kept] == case_ids[:2]
+    predictor, network = stub_predictor(setting)
+    predictor.predict_from_files_sequential(images, str(interrupted), overwrite=False)
+    assert network.forward_calls == calls_per_case  # only the third case was predicted again
+    assert read_diagnosis_csv(interrupted / "diagnosis_predictions.csv") == expected
+
+
+@pytest.mark.parametrize("whose", ["the user's own file", "our file, edited by the user"])
+def test_a_file_we_did_not_write_is_left_alone_unless_overwriting_is_asked_for(setting, planned_synthetic, tmp_path,
+                                                                               whose):
+    images, case_ids = raw_training_images(planned_synthetic, 1)
+    output = tmp_path / "predictions"
+    output.mkdir()
+    if whose == "the user's own file":
+        (output / "diagnosis_predictions.csv").write_text("case_id,my own grading\ncase_a,3\n")
+    else:
+        stub_predictor(setting)[0].predict_from_files_sequential(images, str(output))
+        with open(output / "diagnosis_predictions.csv", "a") as handle:
+            handle.write("# checked by Dr. A\n")
+    before = (output / "diagnosis_predictions.csv").read_bytes()
+    predictor, network = stub_predictor(setting)
+    with pytest.raises(OutputFileConflictError, match="diagnosis_predictions.csv.*--overwrite_outputs"):
+        predictor.predict_from_files_sequential(images, str(output))
+    assert network.forward_calls == 0  # refused before any work
+    assert (output / "diagnosis_predictions.csv").read_bytes() == before
+    predictor.overwrite_outputs = True
+    predictor.predict_from_files_sequential(images, str(output))
+    assert [row["case_id"] for row in read_diagnosis_csv(output / "diagnosis_predictions.csv")] == case_ids
+
+
+def test_continuing_into_the_rows_of_another_model_is_refused(setting, planned_synthetic, tmp_path):
+    images, _ = raw_training_images(planned_synthetic, 2)
+    output = tmp_path / "predictions"
+    output.mkdir()
+    first, _ = stub_predictor(setting)
+    first.model_folder = str(tmp_path / f"{TRAINER}__nnUNetPlans__2d")
+    first.predict_from_files_sequential(images[:1], str(output))
+    settings = json.loads((output / "diagnosis_predictions_settings.json").read_text())
+    assert settings["model"]["trainer"] == TRAINER and settings["model"]["folder"] == first.model_folder
+    other, network = stub_predictor(setting, folds=(1,))
+    other.model_folder = str(tmp_path / f"{TRAINER}__nnUNetPlans__3d_fullres")
+    with pytest.raises(OutputFileConflictError, match="another model.*configuration: '2d'"):
+        other.predict_from_files_sequential(images, str(output), overwrite=False)
+    assert network.forward_calls == 0
+    other.predict_from_files_sequential(images, str(output))  # without --continue_prediction: replaced
+    assert json.loads((output / "diagnosis_predictions_settings.json").read_text())["model"]["configuration"] == \
+        "3d_fullres"

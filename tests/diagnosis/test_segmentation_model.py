@@ -88,3 +88,13 @@ def test_another_architecture_is_refused(setting):
     torch.save({"network_weights": weights, "trainer_name": "DivAttentionTrainer"}, path)
     with pytest.raises(IncompatibleCheckpointError, match="DivAttentionTrainer.*1 unexpected"):
         load(setting)
+
+
+def test_the_variable_may_point_at_the_fold_being_trained_but_not_at_another(setting):
+    """``NNUNET_EXT_SEGMENTATION_MODEL=<model>/fold_0`` (the folder with the checkpoint) means the model folder for
+    fold 0; ``fold_0`` for training fold 1 is refused (that model saw fold 1's validation cases)."""
+    setting["environ"] = {SEGMENTATION_MODEL_VARIABLE: str(setting["folder"] / "fold_0") + "/"}
+    assert load(setting).endswith("fold_0/checkpoint_final.pth")
+    with pytest.raises(IncompatibleCheckpointError, match="is fold_0 of a segmentation model, but this training "
+                                                          "is fold 1.*its fold_1 is then used"):
+        load(setting, fold=1)

@@ -68,8 +68,7 @@ def test_tags_select_trainers():
     assert "SiANDiagnosisTrainer" in diagnosis and "DivAttentionTrainer" not in diagnosis
     needing_a_model = list_trainers("needs_segmentation_model")
     assert needing_a_model and set(needing_a_model) <= set(diagnosis)
-    assert all(n.endswith(("Segmentation", "Segmentation_Short"))
-               for n in needing_a_model)
+    assert all(re.search(r"_(Frozen|Pretrained)\w*Segmentation", n) for n in needing_a_model)
     assert list_trainers(["diagnosis", "short"], exclude="needs_segmentation_model") == sorted(
         n for n in diagnosis if n.endswith(("DiagnosisTrainer_Short", "_CoupledProbabilities_Short")))
     assert set(list_trainers("3d")) == set(list_trainers("2d")) == set(list_trainers())

@@ -31,10 +31,12 @@ from nnunet_ext.trainers.diagnosis.epoch_score import DiagnosisEpochScore
 from nnunet_ext.trainers.diagnosis.final_validation import DiagnosisFinalValidation
 from nnunet_ext.trainers.diagnosis.labels_loading import DiagnosisLabelsLoading
 from nnunet_ext.trainers.diagnosis.loss import DiagnosisLoss
+from nnunet_ext.trainers.diagnosis.pretrained_weights_check import PretrainedWeightsCheck
 from nnunet_ext.trainers.diagnosis.segmentation_model import SegmentationFromTrainedModel
 from nnunet_ext.trainers.diagnosis.variants import (COUPLED_PROBABILITIES, FROZEN_DIV_ATTENTION_SEGMENTATION,
                                                     FROZEN_LNET_SEGMENTATION, FROZEN_SEGMENTATION,
-                                                    FROZEN_SEGMENTATION_ADAM, FROZEN_SEGMENTATION_SIAN,
+                                                    FROZEN_SEGMENTATION_ADAM, FROZEN_SEGMENTATION_NNUNET_SGD,
+                                                    FROZEN_SEGMENTATION_SIAN,
                                                     PRETRAINED_SEGMENTATION)
 from nnunet_ext.trainers.registry import register_trainer
 
@@ -43,7 +45,7 @@ DIAGNOSIS = ("diagnosis",)
 
 class _DiagnosisTrainer(DiagnosisFinalValidation, DiagnosisBestCheckpoint, DiagnosisEpochScore, DiagnosisBatchTargets,
                         DiagnosisLoss, SegmentationFromTrainedModel, DiagnosisLabelsLoading, DiagnosisArchitecture,
-                        CheckpointOriginCheck, BestCheckpointMetricOnLoading, nnUNetTrainer):
+                        PretrainedWeightsCheck, CheckpointOriginCheck, BestCheckpointMetricOnLoading, nnUNetTrainer):
     """The composition every diagnosis trainer shares (each mixin overrides its own hooks, so their order among
     themselves does not matter); ``diagnosis_method`` picks the branch. Not a trainer of its own."""
 
@@ -79,8 +81,9 @@ class BaseROIDiagnosisTrainer(_DiagnosisTrainer):
 
 @register_trainer("diagnosis", "SiAN: the diagnosis CNN's last features times learned weight maps from the lesion "
                                "probabilities (two 3x3 convs + sigmoid, eq. 7), pooled, linear classifier",
-                  tags=DIAGNOSIS, variants=(FROZEN_SEGMENTATION_SIAN, FROZEN_LNET_SEGMENTATION,
-                                            FROZEN_DIV_ATTENTION_SEGMENTATION, COUPLED_PROBABILITIES),
+                  tags=DIAGNOSIS, variants=(FROZEN_SEGMENTATION_SIAN, FROZEN_SEGMENTATION_NNUNET_SGD,
+                                            FROZEN_LNET_SEGMENTATION, FROZEN_DIV_ATTENTION_SEGMENTATION,
+                                            COUPLED_PROBABILITIES),
                   e2e_configuration="2d", e2e_variant=FROZEN_SEGMENTATION_SIAN.suffix)
 class SiANDiagnosisTrainer(_DiagnosisTrainer):
     """SiAN: learned side-attention weight maps (eq. 7) on the diagnosis CNN's last features."""
@@ -88,7 +91,7 @@ class SiANDiagnosisTrainer(_DiagnosisTrainer):
 
 
 @register_trainer("diagnosis", "SiAN with CW-MaxPool weight maps (eq. 6)", tags=DIAGNOSIS,
-                  variants=(FROZEN_SEGMENTATION_SIAN,))
+                  variants=(FROZEN_SEGMENTATION_SIAN, FROZEN_SEGMENTATION_NNUNET_SGD))
 class SiANCWMaxPoolDiagnosisTrainer(_DiagnosisTrainer):
     """SiAN with CW-MaxPool weight maps (eq. 6)."""
     diagnosis_method = "sian_cw_maxpool"
@@ -96,7 +99,7 @@ class SiANCWMaxPoolDiagnosisTrainer(_DiagnosisTrainer):
 
 @register_trainer("diagnosis", "SeATrans: SeA-blocks (cross-attention between segmentation and diagnosis "
                                "features) with the asymmetric multi-scale interaction", tags=DIAGNOSIS,
-                  variants=(FROZEN_SEGMENTATION_ADAM,))
+                  variants=(FROZEN_SEGMENTATION_ADAM, FROZEN_SEGMENTATION_NNUNET_SGD))
 class SeATransDiagnosisTrainer(_DiagnosisTrainer):
     """SeATrans: SeA-blocks with the asymmetric multi-scale interaction, on the U-Net decoder's multi-scale
     features (``segmentation_features = "encoder"`` reads the encoder's skips instead).

@@ -6,6 +6,7 @@ model (see ``nnunet_ext.diagnosis.segmentation_model``).
 The frozen variants of SeATrans and SiAN train their branch with the paper's optimiser
 (:mod:`nnunet_ext.trainers.diagnosis.paper_optimizers`); SiAN's branch can also sit on a trained L-Net
 (``_FrozenLNetSegmentation``, the paper's setting) or Div-attention model (``_FrozenDivAttentionSegmentation``).
+``_FrozenSegmentationNnUNetSGD`` trains the same frozen-segmentation branch with nnU-Net's optimiser instead.
 """
 
 from typing import Tuple
@@ -30,6 +31,9 @@ def frozen_segmentation(suffix: str = "_FrozenSegmentation", mixins: Tuple[type,
 
 
 FROZEN_SEGMENTATION = frozen_segmentation()
+FROZEN_SEGMENTATION_NNUNET_SGD = frozen_segmentation(
+    "_FrozenSegmentationNnUNetSGD", summary="nnU-Net's SGD (1e-2, momentum 0.99, poly) instead of the paper's "
+                                            "optimiser, the comparison that chose the default")
 FROZEN_SEGMENTATION_ADAM = frozen_segmentation(mixins=(SeATransPaperOptimizer,),
                                                summary="Adam at 1e-4 (SeATrans sec. 3.1)")
 SIAN_OPTIMIZER = "SGD at 1e-3, momentum 0.95, divided by 10 after 4 epochs without a better score (SiAN sec. 4.1)"

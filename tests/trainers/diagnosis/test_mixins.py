@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
 from nnunet_ext.core.errors import UnsupportedConfigurationError
@@ -17,6 +18,7 @@ from nnunet_ext.diagnosis.plans_entry import add_diagnosis_settings
 from nnunet_ext.diagnosis.segmentation_model import SEGMENTATION_MODEL_VARIABLE
 from nnunet_ext.losses.segmentation_assisted_diagnosis import SegmentationAssistedDiagnosisLoss
 from nnunet_ext.trainers.diagnosis.loss import DiagnosisLoss
+from nnunet_ext.trainers.diagnosis.paper_optimizers import SeATransPaperOptimizer, SiANPaperOptimizer
 from nnunet_ext.trainers.diagnosis.segmentation_model import SegmentationFromTrainedModel
 from nnunet_ext.trainers.diagnosis.variants import FROZEN_SEGMENTATION, PRETRAINED_SEGMENTATION
 from nnunet_ext.trainers.network_builders.diagnosis_network import build_segmentation_assisted_diagnosis_network
@@ -114,3 +116,36 @@ def test_freezing_without_a_trained_model_is_refused(setting):
 def test_a_mixin_after_the_trainer_class_is_refused(mixin):
     with pytest.raises(TypeError, match=f"{mixin.__name__}.*come after StandInTrainer"):
         check_mixin_order(type("Misordered", (StandInTrainer, mixin), {}), base=StandInTrainer)
+
+
+@pytest.mark.parametrize("optimizer_mixin, kind, settings", [
+    (SiANPaperOptimizer, torch.optim.SGD, {"lr": 1e-3, "momentum": 0.95, "weight_decay": 1e-4}),
+    (SeATransPaperOptimizer, torch.optim.Adam, {"lr": 1e-4}),
+], ids=["SiAN", "SeATrans"])
+def test_the_papers_optimiser_trains_the_branch_alone_after_the_segmentation_is_frozen(setting, optimizer_mixin,
+                                                                                       kind, settings):
+    stand_in = trainer(setting, (optimizer_mixin, *MIXINS), FROZEN_SEGMENTATION.attributes)
+    optimizer, scheduler = stand_in.configure_optimizers()
+    assert isinstance(optimizer, kind) and segmentation_loaded(stand_in, setting)
+    for name, value in settings.items():
+        assert optimizer.param_groups[0][name] == pytest.approx(value)
+    optimised = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    branch = {id(p) for p in stand_in.network.parameters() if p.requires_grad}
+    assert optimised == branch and branch
+    assert not optimised & {id(p) for p in stand_in.network.encoder.parameters()}
+
+
+@pytest.mark.parametrize("method", ["SiANDiagnosisTrainer", "SiANCWMaxPoolDiagnosisTrainer",
+                                    "SeATransDiagnosisTrainer"])
+def test_the_frozen_variants_use_the_papers_optimiser_and_the_nnunet_sgd_variant_does_not(method):
+    import nnunet_ext.trainers  # noqa: F401  (registers the trainers)
+    from nnunet_ext.trainers.registry import get_trainer
+
+    papers = (SiANPaperOptimizer, SeATransPaperOptimizer)
+    frozen = get_trainer(f"{method}_FrozenSegmentation").trainer_class
+    nnunet_sgd = get_trainer(f"{method}_FrozenSegmentationNnUNetSGD").trainer_class
+    assert any(issubclass(frozen, paper) for paper in papers)
+    assert not any(issubclass(nnunet_sgd, paper) for paper in papers)
+    defining = [c for c in nnunet_sgd.__mro__ if "configure_optimizers" in vars(c)]
+    assert defining == [SegmentationFromTrainedModel, nnUNetTrainer]  # loads + freezes, then nnU-Net's SGD
+    assert nnunet_sgd.freeze_segmentation and nnunet_sgd.start_from_segmentation_model
