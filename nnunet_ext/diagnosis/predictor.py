@@ -42,6 +42,7 @@ from batchgenerators.dataloading.multi_threaded_augmenter import MultiThreadedAu
 from nnunetv2.configuration import default_num_processes
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
+from nnunet_ext.checks.model_folder import check_trained_model
 from nnunet_ext.architectures.diagnosis.diagnosis_tap import DiagnosisRecorder, DiagnosisTap, set_diagnosis_output
 from nnunet_ext.diagnosis.aggregation import aggregation_rule, case_probabilities
 from nnunet_ext.diagnosis.plans_entry import DIAGNOSIS_PLANS_KEY, TILE_POOLING_KEY
@@ -70,11 +71,13 @@ class DiagnosisPredictor(nnUNetPredictor):
     def initialize_from_trained_model_folder(self, model_training_output_dir: str, use_folds,
                                              checkpoint_name: str = FINAL_WEIGHTS):
         """nnU-Net's, remembering the folds (found as nnU-Net finds them when ``use_folds`` is None) and the
-        checkpoint for :meth:`diagnosis_settings`."""
-        if use_folds is None:
-            use_folds = nnUNetPredictor.auto_detect_available_folds(model_training_output_dir, checkpoint_name)
-        elif isinstance(use_folds, str):
+        checkpoint for :meth:`diagnosis_settings`. First, as ``nnunet_ext_predict`` does: the folds hold the
+        checkpoint and each checkpoint was written by the trainer the folder is named after
+        (:func:`~nnunet_ext.checks.model_folder.check_trained_model`), so a plain nnU-Net checkpoint copied into a
+        diagnosis model's folder stops here instead of predicting without a diagnosis."""
+        if isinstance(use_folds, (str, int)):
             use_folds = [use_folds]
+        use_folds = check_trained_model(model_training_output_dir, use_folds, checkpoint_name)
         super().initialize_from_trained_model_folder(model_training_output_dir, use_folds, checkpoint_name)
         self.used_folds = [f if f == "all" else int(f) for f in use_folds]
         self.checkpoint_name = checkpoint_name

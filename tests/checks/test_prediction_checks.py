@@ -159,3 +159,17 @@ def test_errors_are_of_our_user_error_type():
     error = InputFilesError("Something is wrong.", file="a.json", case="case_1", fix="do this.")
     assert str(error) == "Something is wrong. File: a.json. Case: case_1. Fix: do this."
     assert isinstance(error, ValueError) and isinstance(IncompatibleCheckpointError("x"), UserInputError)
+
+
+def test_the_python_api_refuses_a_checkpoint_of_another_trainer_too(model):
+    """``DiagnosisPredictor.initialize_from_trained_model_folder`` (the Python API, no command line) runs the model
+    folder checks first: a plain nnU-Net checkpoint in the folder of another trainer stops there."""
+    from nnunet_ext.diagnosis.predictor import DiagnosisPredictor
+
+    torch.save({"trainer_name": "nnUNetTrainer", "network_weights": {}},
+               model["folder"] / "fold_0" / "checkpoint_final.pth")
+    predictor = DiagnosisPredictor(device=torch.device("cpu"))
+    with pytest.raises(IncompatibleCheckpointError, match="written by trainer 'nnUNetTrainer'"):
+        predictor.initialize_from_trained_model_folder(str(model["folder"]), (0,), "checkpoint_final.pth")
+    with pytest.raises(InputFilesError, match="has no fold 3"):
+        predictor.initialize_from_trained_model_folder(str(model["folder"]), (3,), "checkpoint_final.pth")

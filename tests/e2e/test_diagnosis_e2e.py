@@ -70,7 +70,26 @@ def predict_the_validation_cases(runs, output: Path) -> Path:
     return output
 
 
+def predict_interrupted_then_continued(runs, output: Path) -> Path:
+    """An interrupted ``nnunet_ext_predict`` and its continuation into ``output``: the first run predicts the first
+    test case only (what a run stopped after one case leaves: its segmentation, probabilities and CSV row), then
+    the same command on all test cases with ``--continue_prediction``."""
+    workspace, model = runs.workspace().result(), runs.model(TRAINER, "2d").result()
+    first_images = output.parent / f"{output.name}_first_case"
+    first_images.mkdir(parents=True)
+    for image in (workspace.raw / "imagesTs").glob(f"{runs.test_cases[0]}_*.nii.gz"):
+        shutil.copy(image, first_images / image.name)
+    arguments = runs.predict_arguments(workspace, TRAINER, "2d", output)
+    first = [first_images if previous == "-i" else argument
+             for previous, argument in zip([None, *arguments], arguments)]
+    run_nnunet_command(["nnunet_ext_predict", *first], model.environment, workspace.log("predict_interrupted"))
+    run_nnunet_command(["nnunet_ext_predict", *arguments, "--continue_prediction"], model.environment,
+                       workspace.log("predict_continued"))
+    return output
+
+
 SHARED_PIPELINES = {"diagnosis_predicted_by_nnunet_ext": (predict_with_ours, MODELS),
+                    "diagnosis_interrupted_then_continued": (predict_interrupted_then_continued, MODELS),
                     "diagnosis_of_the_validation_cases": (predict_the_validation_cases, MODELS),
                     "diagnosis_started_from_the_segmentation_model": (start_from_the_segmentation_model, MODELS)}
 
@@ -124,6 +143,18 @@ def test_our_prediction_writes_one_diagnosis_per_case_and_the_stock_segmentation
         ours_segmentation = sitk.GetArrayFromImage(sitk.ReadImage(str(ours / f"{case}.nii.gz")))
         stock_segmentation = sitk.GetArrayFromImage(sitk.ReadImage(str(stock / f"{case}.nii.gz")))
         assert np.array_equal(ours_segmentation, stock_segmentation)
+
+
+def test_an_interrupted_and_continued_prediction_gives_the_csv_of_an_uninterrupted_one(shared_pipeline, e2e):
+    uninterrupted = read_diagnosis_csv(shared_pipeline("diagnosis_predicted_by_nnunet_ext") /
+                                       "diagnosis_predictions.csv")
+    continued = shared_pipeline("diagnosis_interrupted_then_continued")
+    rows = read_diagnosis_csv(continued / "diagnosis_predictions.csv")
+    assert [row["case_id"] for row in rows] == [row["case_id"] for row in uninterrupted] == e2e.test_cases
+    for row, expected in zip(rows, uninterrupted):
+        assert row["predicted_class"] == expected["predicted_class"]
+        for name, probability in expected["probabilities"].items():
+            assert row["probabilities"][name] == pytest.approx(probability, abs=1e-6), row["case_id"]
 
 
 def test_predicting_the_validation_cases_reproduces_the_validation_summary(trained, shared_pipeline):
