@@ -28,20 +28,32 @@ def trainer_class(name: str) -> type:
     return nnUNetTrainer if name == PLAIN_NNUNET else get_trainer(name).trainer_class
 
 
+def full_width_only(name: str) -> bool:
+    """A transformer trainer at the papers' width (ViT-B), checked through its ``_Tiny`` variant: the same code at
+    64 channels (a ViT-B per check would cost minutes of CPU each)."""
+    tags = get_trainer(name).tags
+    return "full_width" in tags and "tiny" not in tags
+
+
 def checked_trainers() -> List[str]:
     """The trainers whose builds the checks cover: nnU-Net's own, then every registered trainer but the short
-    budgets and the deprecated names (which build and train exactly as their parents), sorted."""
-    return [PLAIN_NNUNET, *list_trainers(exclude=["short", "deprecated"])]
+    budgets and the deprecated names (which build and train exactly as their parents) and the full-width
+    transformers (:func:`full_width_only`), sorted."""
+    return [PLAIN_NNUNET, *(n for n in list_trainers(exclude=["short", "deprecated"]) if not full_width_only(n))]
 
 
 def family_representatives() -> List[str]:
     """One trainer per family, with nnU-Net's own: nnU-Net's trainer for the baseline family (whose only registered
     trainer is a short budget), else the family's shortest-named trainer written as a class of its own (its base
-    trainer, e.g. ``LNetTrainer`` rather than ``DivAttentionDualLossTrainer``; ties in alphabetical order)."""
+    trainer, e.g. ``LNetTrainer`` rather than ``DivAttentionDualLossTrainer``; ties in alphabetical order; for a
+    full-width transformer its ``_Tiny`` variant)."""
     representatives = []
     for family in families():
         names = list_trainers(tag=family, exclude=["short", "variant", "deprecated"])
-        representatives.append(min(names, key=lambda name: (len(name), name)) if names else PLAIN_NNUNET)
+        representative = min(names, key=lambda name: (len(name), name)) if names else PLAIN_NNUNET
+        if representative != PLAIN_NNUNET and full_width_only(representative):
+            representative = f"{representative}_Tiny"
+        representatives.append(representative)
     return sorted(set(representatives) | {PLAIN_NNUNET})
 
 
@@ -73,9 +85,19 @@ class NetworkSetting:
     def patch_size(self) -> Tuple[int, ...]:
         return tuple(self.configuration_manager.patch_size)
 
+    def for_trainer(self, trainer: str) -> "NetworkSetting":
+        """The setting as ``trainer`` trains on it: the plans of its ``plans_for_training`` where it has one (the
+        transformer trainers round the patch up to their token size), else this one."""
+        adjust = getattr(trainer_class(trainer), "plans_for_training", None)
+        if adjust is None:
+            return self
+        return NetworkSetting(adjust(self.plans, self.configuration), self.configuration, self.dataset_json)
+
 
 def build_network(trainer: str, setting: NetworkSetting, deep_supervision: bool = True, seed: int = 0) -> nn.Module:
-    """The network ``trainer`` trains (``deep_supervision=True``) or nnU-Net's predictor builds (False)."""
+    """The network ``trainer`` trains (``deep_supervision=True``) or nnU-Net's predictor builds (False), on the
+    setting as the trainer trains on it (:meth:`NetworkSetting.for_trainer`)."""
+    setting = setting.for_trainer(trainer)
     torch.manual_seed(seed)
     return trainer_class(trainer).build_network_architecture(
         setting.plans_manager, setting.configuration_manager, setting.num_input_channels, setting.num_outputs,

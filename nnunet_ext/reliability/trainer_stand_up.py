@@ -57,7 +57,7 @@ def generated_batch(trainer, setting: NetworkSetting, seed: int, batch_size: int
     """A batch as nnU-Net's data loader gives it: ``data [B, C, *patch]``, ``target`` one ``[B, 1, *scale]`` label
     map per deep-supervision scale (nearest-neighbour downsampled from the full-resolution labels), ``keys``."""
     generator = torch.Generator().manual_seed(seed)
-    patch = setting.patch_size
+    patch = tuple(trainer.configuration_manager.patch_size)  # the trainer's (a transformer rounds the plans')
     data = torch.randn(batch_size, setting.num_input_channels, *patch, generator=generator)
     labels = torch.randint(0, setting.num_outputs, (batch_size, 1, *patch), generator=generator).float()
     scales = trainer._get_deep_supervision_scales() if trainer.enable_deep_supervision else None

@@ -55,5 +55,5 @@ def distinct_build(network_builds, reliability_settings):
             pytest.skip(f"these plans cannot carry {trainer}'s network (refused with a clear error)")
         if builds.representative[trainer] != trainer:
             pytest.skip(f"{trainer} builds the network of {builds.representative[trainer]}, checked there")
-        return reliability_settings[key]
+        return reliability_settings[key].for_trainer(trainer)
     return get
