@@ -42,8 +42,11 @@ def _outputs(output) -> List[torch.Tensor]:
 
 
 def _set_deep_supervision(network: torch.nn.Module, enabled: bool) -> None:
-    """What ``nnUNetTrainer.set_deep_supervision_enabled`` does (on the module inside the compiled wrapper)."""
-    network.decoder.deep_supervision = enabled
+    """What ``nnUNetTrainer.set_deep_supervision_enabled`` does (on the module inside the compiled wrapper); nothing
+    for a network without that flag (UNETR: its trainer's toggle does nothing either)."""
+    decoder = getattr(network, "decoder", None)
+    if decoder is not None and hasattr(decoder, "deep_supervision"):
+        decoder.deep_supervision = enabled
 
 
 def compile_report(network: torch.nn.Module, batch: torch.Tensor, backend: str = "aot_eager",

@@ -94,6 +94,12 @@ class NetworkSetting:
         return NetworkSetting(adjust(self.plans, self.configuration), self.configuration, self.dataset_json)
 
 
+def trains_with_deep_supervision(trainer: str) -> bool:
+    """False for a trainer that switches nnU-Net's deep supervision off (``trains_with_deep_supervision = False``:
+    UNETR's, whose network has one output)."""
+    return bool(getattr(trainer_class(trainer), "trains_with_deep_supervision", True))
+
+
 def build_network(trainer: str, setting: NetworkSetting, deep_supervision: bool = True, seed: int = 0) -> nn.Module:
     """The network ``trainer`` trains (``deep_supervision=True``) or nnU-Net's predictor builds (False), on the
     setting as the trainer trains on it (:meth:`NetworkSetting.for_trainer`)."""
@@ -101,7 +107,7 @@ def build_network(trainer: str, setting: NetworkSetting, deep_supervision: bool 
     torch.manual_seed(seed)
     return trainer_class(trainer).build_network_architecture(
         setting.plans_manager, setting.configuration_manager, setting.num_input_channels, setting.num_outputs,
-        deep_supervision)
+        deep_supervision and trains_with_deep_supervision(trainer))
 
 
 def network_signature(network: nn.Module) -> tuple:

@@ -6,6 +6,8 @@ import torch
 
 
 class WithoutDeepSupervision:
+    trains_with_deep_supervision = False  # what the reliability checks read to build the network as it trains
+
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
