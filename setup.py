@@ -48,5 +48,7 @@ setup(
         "nnunet_ext_brats_slices=nnunet_ext.cli.brats2013_slices:main",
         "nnunet_ext_diagnosis_init=nnunet_ext.cli.diagnosis_init:main",
         "nnunet_ext_trainers=nnunet_ext.cli.list_trainers:main",
+        "nnunet_ext_transformer_init=nnunet_ext.cli.transformer_init:main",
+        "nnunet_ext_compress=nnunet_ext.cli.compress:main",
     ]},
 )

@@ -9,7 +9,7 @@ the CPU, :mod:`~nnunet_ext.reliability.trainer_stand_up`) and wraps its network 
 (our networks use instance norm where nnU-Net's plans do, so the conversion would change nothing). Then a few of the
 trainer's own ``train_step`` calls (its loss, its optimiser, its gradient clipping) on generated batches, different
 per rank, with the lowest deep-supervision weight set to each of ``LOWEST_WEIGHTS`` (nnU-Net uses 0 with compile and
-1e-6 without). After the steps, the parameters of both ranks must be identical and a frozen part unchanged.
+1e-6 without; a trainer whose ``deep_supervision_weights_are_the_trainers``, TransFuse's, keeps its own). After the steps, the parameters of both ranks must be identical and a frozen part unchanged.
 """
 
 import json
@@ -86,7 +86,10 @@ def _prepare(case: DDPCase, setting: NetworkSetting, weight: float) -> Optional[
     if case.segmentation_model:
         os.environ[SEGMENTATION_MODEL_VARIABLE] = case.segmentation_model
     trainer = stand_up_trainer(case.trainer, setting)
-    if set_lowest_deep_supervision_weight(trainer.loss, weight) == 0 and weight != LOWEST_WEIGHTS[-1]:
+    if getattr(trainer, "deep_supervision_weights_are_the_trainers", False):
+        if weight != LOWEST_WEIGHTS[-1]:
+            return None  # the trainer's own weights (TransFuse's three losses) whatever nnU-Net would choose
+    elif set_lowest_deep_supervision_weight(trainer.loss, weight) == 0 and weight != LOWEST_WEIGHTS[-1]:
         return None  # no deep supervision in the loss (a frozen segmentation): the weight changes nothing
     network = trainer.network
     frozen = [n for n, p in network.named_parameters() if not p.requires_grad]

@@ -9,7 +9,13 @@ float32 by its own lists; CPU autocast keeps them in float16 or bfloat16, so a C
   gradients wherever nnU-Net's own network and loss do, also with extreme logits: on the 2D plans every trainer in
   bfloat16 and every distinct network build also in float16; on the 3D plans every distinct network build in
   bfloat16 (float16 convolutions and matrix products have no fast CPU kernels: seconds per pass even on tiny
-  plans)."""
+  plans).
+
+Each check first runs one untimed forward and backward pass under autocast: the first bfloat16 backward of a 3x3x3
+convolution in a fresh process (oneDNN creating its primitive) gave a non-finite weight gradient in 3 of 4 processes
+for CATS's and UNETR's hidden-state upsamplers, and none of the 99 following passes did (2026-12-04, torch 2.14.1 CPU;
+a standalone convolution of the same shape did not reproduce it). nnU-Net autocasts on CUDA only, so this CPU kernel
+never runs in a user's training."""
 
 import math
 
@@ -96,6 +102,10 @@ def autocast_steps_are_finite(trainer, setting, dtype) -> dict:
     batch = generated_batch(trainer, setting, seed=0)
     if hasattr(trainer, "diagnosis_tap"):
         trainer.diagnosis_tap.targets = torch.tensor([0, 1])
+    with torch.autocast("cpu", dtype=dtype):  # the warm-up pass of the module docstring
+        warm_up = trainer.network(batch["data"])
+        trainer.loss(warm_up, batch["target"]).backward()
+    trainer.network.zero_grad(set_to_none=True)
     finite = {}
     with torch.autocast("cpu", dtype=dtype):
         outputs = trainer.network(batch["data"])

@@ -30,6 +30,7 @@ class TransFuseArchitecture:
 
     transformer_width, transformer_depth, transformer_heads, transformer_mlp_ratio = 768, 12, 12, 4.0
     transfuse_loss_weights = (0.5, 0.3, 0.2)  # final, transformer, fused head
+    deep_supervision_weights_are_the_trainers = True  # nnU-Net's DDP/compile rule for the lowest weight not applied
 
     @classmethod
     def build_network_architecture(cls, plans_manager: PlansManager, configuration_manager: ConfigurationManager,
