@@ -22,7 +22,7 @@ from benchmarks.costs.training import interleaved_seconds, parameter_count
 
 TOKEN_SIZE = 16
 COMPRESSED = {"TransUNetTrainer": ("TransUNetTrainer_3b", "TransUNetTrainer_1b", "TransUNetTrainer_0b"),
-              "UNETRTrainer": ("UNETRTrainer_3b",), "CATSTrainer": ("CATSTrainer_3b",)}
+              "UNETRTrainer": ("UNETRTrainer_3b",), "CATSTrainer": ("CATSTrainer_3b",), "TransFuseTrainer": ()}
 
 
 def rounded_setting(dataset, configuration: str) -> NetworkSetting:
@@ -31,8 +31,9 @@ def rounded_setting(dataset, configuration: str) -> NetworkSetting:
     return NetworkSetting(plans, configuration, setting.dataset_json)
 
 
-def table(setting: NetworkSetting, repeats: int) -> str:
-    trainers = [PLAIN_NNUNET, *(n for full in COMPRESSED for n in (full, *COMPRESSED[full]))]
+def table(setting: NetworkSetting, repeats: int, only=None) -> str:
+    trainers = [PLAIN_NNUNET, *(n for full in COMPRESSED for n in (full, *COMPRESSED[full])
+                                if only is None or n in only)]
     batch = int(setting.configuration_manager.batch_size)
     seconds = interleaved_seconds(trainers, setting, batch, repeats)
     parameters = {trainer: parameter_count(trainer, setting) for trainer in trainers}
@@ -41,7 +42,7 @@ def table(setting: NetworkSetting, repeats: int) -> str:
     twelve = {n: full for full, compressed in COMPRESSED.items() for n in compressed}
     for trainer in trainers:
         versus = ""
-        if trainer in twelve:
+        if trainer in twelve and twelve[trainer] in parameters:
             versus = f"{100 * (parameters[trainer] / parameters[twelve[trainer]] - 1):+.0f} %"
         rows.append(f"| {trainer} | {parameters[trainer] / 1e6:.1f} M | "
                     f"{parameters[trainer] / parameters[PLAIN_NNUNET]:.2f} | {seconds[trainer]:.2f} | "
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=Path("benchmark_work"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--brats-source", type=Path, default=None)
+    parser.add_argument("--trainers", nargs="+", default=None, help="only these (plain nnU-Net always)")
     arguments = parser.parse_args()
     datasets = planned_datasets(arguments.work_dir, arguments.brats_source or default_brats_sample_dir(), 0)
     dataset = datasets[-1]  # BraTS when present, else the synthetic dataset
@@ -61,7 +63,7 @@ def main() -> None:
         setting = rounded_setting(dataset, configuration)
         print(f"\n### {dataset.label}, {configuration} (patch {list(setting.patch_size)}, batch "
               f"{setting.configuration_manager.batch_size}, {setting.num_input_channels} channels)\n", flush=True)
-        print(table(setting, arguments.repeats), flush=True)
+        print(table(setting, arguments.repeats, arguments.trainers), flush=True)
 
 
 if __name__ == "__main__":

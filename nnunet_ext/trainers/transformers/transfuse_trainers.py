@@ -9,35 +9,25 @@ them: three target "scales" of 1 (the data loader hands the full-resolution targ
 weights set to these three. nnU-Net's toggle switches the network to the final head alone for validation and
 prediction. The plans' patch is rounded up to a multiple of 16 (:class:`TokenPatch`, said in the log)."""
 
-from torch import nn
-
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
-from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
 from nnunet_ext.trainers.checkpoint_origin import CheckpointOriginCheck
 from nnunet_ext.trainers.network_builders.transfuse import build_transfuse
-from nnunet_ext.trainers.network_builders.transformer_size import TransformerSize
 from nnunet_ext.trainers.registry import register_trainer
 from nnunet_ext.trainers.transformers.tiny_width import TINY_WIDTH
 from nnunet_ext.trainers.transformers.token_patch import TokenPatch
+from nnunet_ext.trainers.transformers.transformer_architecture import TransformerArchitecture
 from nnunet_ext.trainers.transformers.transformer_optimizer import TransformerOptimizer
 
 
-class TransFuseArchitecture:
+class TransFuseArchitecture(TransformerArchitecture):
     """Mixin: the TransFuse network, its three full-resolution targets and the three losses' weights (the three go
     together)."""
 
-    transformer_width, transformer_depth, transformer_heads, transformer_mlp_ratio = 768, 12, 12, 4.0
+    network_builder = staticmethod(build_transfuse)
     transfuse_loss_weights = (0.5, 0.3, 0.2)  # final, transformer, fused head
     deep_supervision_weights_are_the_trainers = True  # nnU-Net's DDP/compile rule for the lowest weight not applied
-
-    @classmethod
-    def build_network_architecture(cls, plans_manager: PlansManager, configuration_manager: ConfigurationManager,
-                                   num_input_channels: int, num_output_channels: int,
-                                   enable_deep_supervision: bool = True) -> nn.Module:
-        return build_transfuse(plans_manager, configuration_manager, num_input_channels, num_output_channels,
-                               enable_deep_supervision, TransformerSize.of_trainer(cls))
 
     def _get_deep_supervision_scales(self):
         if not self.enable_deep_supervision:

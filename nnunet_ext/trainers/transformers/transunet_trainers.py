@@ -4,32 +4,22 @@ Primus's authors run), at ViT-B width; ``_Tiny`` variants (64 wide, 4 heads) tra
 
 Deep supervision: nnU-Net's, on the planned decoder of the kept stages (:func:`cut_deep_supervision_scales`)."""
 
-from torch import nn
-
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
-from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
 from nnunet_ext.trainers.checkpoint_origin import CheckpointOriginCheck
 from nnunet_ext.trainers.network_builders.cut_planned_unet import cut_deep_supervision_scales
-from nnunet_ext.trainers.network_builders.transformer_size import TransformerSize
 from nnunet_ext.trainers.network_builders.transunet import build_transunet, transunet_kept_stages
 from nnunet_ext.trainers.registry import register_trainer
 from nnunet_ext.trainers.transformers.tiny_width import TINY_WIDTH
+from nnunet_ext.trainers.transformers.transformer_architecture import TransformerArchitecture
 from nnunet_ext.trainers.transformers.transformer_optimizer import TransformerOptimizer
 
 
-class TransUNetArchitecture:
-    """Mixin: the TransUNet network of the class's ``transformer_*`` size and its deep-supervision scales (the two
-    go together: the decoder has outputs for the kept stages only)."""
+class TransUNetArchitecture(TransformerArchitecture):
+    """Mixin: the TransUNet network and its deep-supervision scales (the two go together: the decoder has outputs
+    for the kept stages only)."""
 
-    transformer_width, transformer_depth, transformer_heads, transformer_mlp_ratio = 768, 12, 12, 4.0
-
-    @classmethod
-    def build_network_architecture(cls, plans_manager: PlansManager, configuration_manager: ConfigurationManager,
-                                   num_input_channels: int, num_output_channels: int,
-                                   enable_deep_supervision: bool = True) -> nn.Module:
-        return build_transunet(plans_manager, configuration_manager, num_input_channels, num_output_channels,
-                               enable_deep_supervision, TransformerSize.of_trainer(cls))
+    network_builder = staticmethod(build_transunet)
 
     def _get_deep_supervision_scales(self):
         if not self.enable_deep_supervision:
