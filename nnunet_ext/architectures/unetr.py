@@ -104,12 +104,18 @@ class UNETR(nn.Module):
             for i in range(len(widths) - 1))
         self.segmentation_head = conv_op(feature_size, num_classes, kernel_size=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def decoder_features(self, x: torch.Tensor) -> list:
+        """The output of every decoder stage, deepest first: ``[B, 8f, *S/8]``, ``[B, 4f, *S/4]``, ``[B, 2f, *S/2]``,
+        ``[B, f, *S]`` (for 16-voxel tokens)."""
         tokens = grid_to_tokens(self.embedding(x))
         final, hidden = hidden_states_at(self.transformer, tokens, self.skip_blocks)
         skips = [self.input_block(x)] + [upsampler(tokens_to_grid(state, self.token_grid))
                                          for upsampler, state in zip(self.skip_upsamplers, hidden)]
-        features = tokens_to_grid(final, self.token_grid)
+        features, per_stage = tokens_to_grid(final, self.token_grid), []
         for stage, skip in zip(self.decoder_stages, reversed(skips)):
             features = stage(features, skip)
-        return self.segmentation_head(features)
+            per_stage.append(features)
+        return per_stage
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.segmentation_head(self.decoder_features(x)[-1])

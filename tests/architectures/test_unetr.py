@@ -163,3 +163,39 @@ def test_initialisation_is_vit_for_the_transformer_and_he_for_convolutions():
     assert abs(qkv.weight.std().item() - 0.02) < 0.004 and torch.count_nonzero(qkv.bias) == 0
     head_conv = network.decoder_stages[-1].conv_blocks.convs[0].conv  # 32 -> 16 channels, 3x3: He std ~ 0.083
     assert head_conv.weight.std().item() == pytest.approx((2 / (32 * 9)) ** 0.5, rel=0.15)
+
+
+@pytest.mark.parametrize("configuration", ["2d", "3d_fullres"])
+def test_div_attention_unetr_refines_every_path_and_supervises_them(planned_synthetic, configuration):
+    """DivAttentionUNETRTrainer: four refined paths at 1, 1/2, 1/4, 1/8 with deep supervision (nnU-Net's targets
+    from the trainer's scales), the full-resolution one alone for prediction, the same state dict either way; the
+    junctions change the output."""
+    import json
+
+    from nnunet_ext.reliability.tiny_plans import tiny_plans
+    from nnunet_ext.trainers import DivAttentionUNETRTrainer_Tiny
+
+    from .planned_networks import build
+
+    plans_file, dataset_json = planned_synthetic["nnUNetPlans"]
+    plans = DivAttentionUNETRTrainer_Tiny.plans_for_training(tiny_plans(json.loads(plans_file.read_text())),
+                                                             configuration)
+    training, configuration_manager, _ = build(plans, dataset_json, configuration,
+                                               trainer=DivAttentionUNETRTrainer_Tiny)
+    predicting, _, _ = build(plans, dataset_json, configuration, deep_supervision=False,
+                             trainer=DivAttentionUNETRTrainer_Tiny)
+    predicting.load_state_dict(training.state_dict(), strict=True)
+    patch = list(configuration_manager.patch_size)
+    x = torch.randn(1, 1, *patch)
+    training.eval(), predicting.eval()
+    with torch.no_grad():
+        paths = training(x)
+        assert [list(p.shape[2:]) for p in paths] == [[s // f for s in patch] for f in (1, 2, 4, 8)]
+        state = type("State", (), {"enable_deep_supervision": True, "configuration_manager": configuration_manager})()
+        scales = DivAttentionUNETRTrainer_Tiny._get_deep_supervision_scales(state)
+        assert [[round(p * s) for p, s in zip(patch, scale)] for scale in scales] == \
+            [list(p.shape[2:]) for p in paths]
+        final = predicting(x)
+        assert torch.allclose(final, paths[0], atol=1e-5)
+        unrefined = predicting.segmentation_head(predicting.decoder_features(x)[-1])
+        assert not torch.allclose(final, unrefined)
