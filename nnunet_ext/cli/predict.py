@@ -43,9 +43,11 @@ NNUNET_DEFAULT_FOLDS = ("0", "1", "2", "3", "4")  # nnUNetv2_predict's default -
 
 class DiagnosisPredictorOfThisRun(DiagnosisPredictor):
     """``DiagnosisPredictor`` that :func:`main` hands nnU-Net's entry point; keeps the instances it built, to report
-    the files they wrote."""
+    the files they wrote. :func:`main` checked the model folder before nnU-Net started (every checkpoint loaded
+    once there), so the predictor does not check it again."""
 
     instances: List[DiagnosisPredictor] = []
+    checks_model_folder = False
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

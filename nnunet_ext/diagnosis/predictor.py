@@ -67,6 +67,7 @@ class DiagnosisPredictor(nnUNetPredictor):
     written_diagnosis_csv: Optional[str] = None  # the CSV the last predict_from_files(_sequential) wrote
     overwrite_outputs = False  # True: replace a diagnosis CSV / settings file there that we did not write
     model_folder: Optional[str] = None  # set by initialize_from_trained_model_folder
+    checks_model_folder = True  # False where the caller ran the same checks first (nnunet_ext_predict)
 
     def initialize_from_trained_model_folder(self, model_training_output_dir: str, use_folds,
                                              checkpoint_name: str = FINAL_WEIGHTS):
@@ -77,7 +78,10 @@ class DiagnosisPredictor(nnUNetPredictor):
         diagnosis model's folder stops here instead of predicting without a diagnosis."""
         if isinstance(use_folds, (str, int)):
             use_folds = [use_folds]
-        use_folds = check_trained_model(model_training_output_dir, use_folds, checkpoint_name)
+        if self.checks_model_folder:
+            use_folds = check_trained_model(model_training_output_dir, use_folds, checkpoint_name)
+        elif use_folds is None:
+            use_folds = nnUNetPredictor.auto_detect_available_folds(model_training_output_dir, checkpoint_name)
         super().initialize_from_trained_model_folder(model_training_output_dir, use_folds, checkpoint_name)
         self.used_folds = [f if f == "all" else int(f) for f in use_folds]
         self.checkpoint_name = checkpoint_name

@@ -6,7 +6,6 @@ import pytest
 import torch
 from torch import nn
 
-from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
 from nnunet_ext.architectures.building_blocks.hidden_state_upsampler import HiddenStateUpsampler, resampling_steps
 from nnunet_ext.architectures.building_blocks.token_transformer import tokens_to_grid
@@ -15,6 +14,8 @@ from nnunet_ext.core.errors import UnsupportedConfigurationError
 from nnunet_ext.trainers.network_builders.cats import build_cats
 from nnunet_ext.trainers.network_builders.planned_unet import build_planned_unet
 from nnunet_ext.trainers.network_builders.transformer_size import TransformerSize
+
+from .planned_networks import small_unet_plans
 
 SMALL = TransformerSize(width=32, depth=3, heads=2, mlp_ratio=2.0)
 CLASSES = 3
@@ -27,28 +28,9 @@ CASES = {
 }
 
 
-def small_plans(patch_size, strides, network="PlainConvUNet") -> PlansManager:
-    """nnU-Net plans of one configuration 'c': a U-Net of small widths with ``strides`` on ``patch_size``."""
-    ndim, stages = len(patch_size), len(strides)
-    kwargs = {
-        "n_stages": stages, "features_per_stage": [min(4 * 2 ** i, 16) for i in range(stages)],
-        "conv_op": f"torch.nn.modules.conv.Conv{ndim}d", "kernel_sizes": [[3] * ndim] * stages,
-        "strides": strides, "n_conv_per_stage_decoder": [1] * (stages - 1),
-        "conv_bias": True, "norm_op": f"torch.nn.modules.instancenorm.InstanceNorm{ndim}d",
-        "norm_op_kwargs": {"eps": 1e-5, "affine": True}, "dropout_op": None, "dropout_op_kwargs": None,
-        "nonlin": "torch.nn.LeakyReLU", "nonlin_kwargs": {"inplace": True}}
-    # the per-stage conv count, under the name each network class takes
-    kwargs["n_blocks_per_stage" if network == "ResidualEncoderUNet" else "n_conv_per_stage"] = [1] * stages
-    module = "dynamic_network_architectures.architectures.unet"
-    return PlansManager({"configurations": {"c": {
-        "data_identifier": "test_c", "patch_size": list(patch_size),
-        "architecture": {"network_class_name": f"{module}.{network}", "arch_kwargs": kwargs,
-                         "_kw_requires_import": ["conv_op", "norm_op", "dropout_op", "nonlin"]}}}})
-
-
 def build(case, size=SMALL, deep_supervision=True, network="PlainConvUNet", patch_size=None):
     patch, strides = CASES[case]
-    plans_manager = small_plans(patch_size or patch, strides, network)
+    plans_manager = small_unet_plans(patch_size or patch, strides, network)
     configuration_manager = plans_manager.get_configuration("c")
     torch.manual_seed(0)
     cats = build_cats(plans_manager, configuration_manager, 1, CLASSES, deep_supervision, size)

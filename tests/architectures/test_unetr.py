@@ -15,28 +15,16 @@ from nnunet_ext.core.errors import UnsupportedConfigurationError
 from nnunet_ext.trainers.network_builders.transformer_size import TransformerSize
 from nnunet_ext.trainers.network_builders.unetr import build_unetr
 
+from .planned_networks import small_unet_plans
+
 SMALL = TransformerSize(width=32, depth=3, heads=2, mlp_ratio=2.0)
 CLASSES = 3
 
 
 def small_plans(patch_size, network="PlainConvUNet") -> PlansManager:
-    """nnU-Net plans of one configuration 'c': a 5-stage U-Net of small widths on ``patch_size``."""
+    """:func:`planned_networks.small_unet_plans` of a 5-stage U-Net (stride 2 after the first stage) on ``patch_size``."""
     ndim = len(patch_size)
-    stages = 5
-    kwargs = {
-        "n_stages": stages, "features_per_stage": [4, 8, 16, 16, 16],
-        "conv_op": f"torch.nn.modules.conv.Conv{ndim}d", "kernel_sizes": [[3] * ndim] * stages,
-        "strides": [[1] * ndim] + [[2] * ndim] * (stages - 1), "n_conv_per_stage_decoder": [1] * (stages - 1),
-        "conv_bias": True, "norm_op": f"torch.nn.modules.instancenorm.InstanceNorm{ndim}d",
-        "norm_op_kwargs": {"eps": 1e-5, "affine": True}, "dropout_op": None, "dropout_op_kwargs": None,
-        "nonlin": "torch.nn.LeakyReLU", "nonlin_kwargs": {"inplace": True}}
-    # the per-stage conv count, under the name each network class takes
-    kwargs["n_blocks_per_stage" if network == "ResidualEncoderUNet" else "n_conv_per_stage"] = [1] * stages
-    module = "dynamic_network_architectures.architectures.unet"
-    return PlansManager({"configurations": {"c": {
-        "data_identifier": "test_c", "patch_size": list(patch_size),
-        "architecture": {"network_class_name": f"{module}.{network}", "arch_kwargs": kwargs,
-                         "_kw_requires_import": ["conv_op", "norm_op", "dropout_op", "nonlin"]}}}})
+    return small_unet_plans(patch_size, [[1] * ndim] + [[2] * ndim] * 4, network)
 
 
 def build(patch_size, size=SMALL, deep_supervision=False, network="PlainConvUNet", feature_size=4):
