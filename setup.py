@@ -50,5 +50,6 @@ setup(
         "nnunet_ext_trainers=nnunet_ext.cli.list_trainers:main",
         "nnunet_ext_transformer_init=nnunet_ext.cli.transformer_init:main",
         "nnunet_ext_compress=nnunet_ext.cli.compress:main",
+        "nnunet_ext_attention=nnunet_ext.cli.attention:main",
     ]},
 )

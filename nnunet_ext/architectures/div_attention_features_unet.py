@@ -34,6 +34,10 @@ class DivAttentionFeaturesUNet(nn.Module):
     def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
         return self.decoder(self.encoder(x), x)
 
+    def forward_with_attention(self, x: torch.Tensor):
+        """What ``forward`` returns, and every junction's map, lowest junction first."""
+        return self.decoder(self.encoder(x), x, return_attention=True)
+
     def compute_conv_feature_map_size(self, input_size: Sequence[int]) -> np.int64:
         """Feature-map elements, as nnU-Net's planners estimate memory: the plain U-Net's count plus, per junction,
         the aligned map, the attention, the masks (2), the sum, the enhanced map and its two conv blocks."""

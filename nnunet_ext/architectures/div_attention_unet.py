@@ -14,13 +14,13 @@ nnU-Net weights the lowest deep-supervision output by 0, so "intermediate superv
 lowest" (the paper) is exactly nnU-Net's deep supervision. The state dict is the same whatever the flag.
 """
 
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from nnunet_ext.architectures.building_blocks.div_attention_junction import DivAttentionJunction
+from nnunet_ext.architectures.building_blocks.div_attention_junction import DivAttentionJunction, refine_paths
 from nnunet_ext.architectures.building_blocks.encoder_settings import encoder_block_kwargs, stage_sizes
 from nnunet_ext.core.weights_check import check_weights_fit
 
@@ -91,12 +91,16 @@ class DivAttentionUNet(nn.Module):
             self.div_attention.apply(unet.initialize)
 
     def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
-        path_logits = every_path_logits(self.decoder, self.encoder(x))
-        refined = [path_logits[0]]
-        for junction, upper_logits in zip(self.div_attention, path_logits[1:]):
-            refined.append(junction(upper_logits, refined[-1], x))
-        refined = refined[::-1]  # full resolution first
+        refined, _ = refine_paths(self.div_attention, every_path_logits(self.decoder, self.encoder(x)), x)
         return refined if self.decoder.deep_supervision else refined[0]
+
+    def forward_with_attention(self, x: torch.Tensor) -> Tuple[Union[torch.Tensor, List[torch.Tensor]],
+                                                               List[torch.Tensor]]:
+        """What ``forward`` returns, and every junction's map ``attn`` (eq. 4) ``(B, K, *path_size)``, lowest
+        junction first (for exporting the maps; training never calls it)."""
+        refined, attention = refine_paths(self.div_attention, every_path_logits(self.decoder, self.encoder(x)), x,
+                                          return_attention=True)
+        return (refined if self.decoder.deep_supervision else refined[0]), attention
 
     def path_sizes(self, input_size: Sequence[int]) -> List[List[int]]:
         """Spatial size of every decoder path for an input of ``input_size``, lowest path first."""

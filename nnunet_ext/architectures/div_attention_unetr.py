@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from nnunet_ext.architectures.building_blocks.div_attention_junction import DivAttentionJunction
+from nnunet_ext.architectures.building_blocks.div_attention_junction import DivAttentionJunction, refine_paths
 from nnunet_ext.architectures.div_attention_unet import default_fusion_channels
 from nnunet_ext.architectures.unetr import SKIP_WIDTHS, UNETR
 
@@ -62,12 +62,16 @@ class DivAttentionUNETR(UNETR):
                                  masks=masks, residual=residual, **block_kwargs)
             for _ in range(3))
 
-    def forward(self, x: torch.Tensor):
-        features = self.decoder_features(x)
+    def path_logits(self, x: torch.Tensor) -> list:
+        """``[P_0 (1/8), ..., P_3 (full resolution)]``, the 1x1 heads on UNETR's four decoder stages."""
         heads = [*self.path_heads, self.segmentation_head]
-        path_logits = [head(f) for head, f in zip(heads, features)]
-        refined = [path_logits[0]]
-        for junction, upper in zip(self.div_attention, path_logits[1:]):
-            refined.append(junction(upper, refined[-1], x))
-        refined = refined[::-1]
+        return [head(f) for head, f in zip(heads, self.decoder_features(x))]
+
+    def forward(self, x: torch.Tensor):
+        refined, _ = refine_paths(self.div_attention, self.path_logits(x), x)
         return refined if self.decoder.deep_supervision else refined[0]
+
+    def forward_with_attention(self, x: torch.Tensor):
+        """What ``forward`` returns, and each junction's map ``attn`` ``(B, K, *path_size)``, lowest first."""
+        refined, attention = refine_paths(self.div_attention, self.path_logits(x), x, return_attention=True)
+        return (refined if self.decoder.deep_supervision else refined[0]), attention

@@ -94,13 +94,14 @@ class FeatureDivAttentionJunction(nn.Module):
         return ATTENTION_FORMS[self.attention](divergence)
 
     def forward(self, upper_features: torch.Tensor, upsampled_lower: torch.Tensor, image: torch.Tensor,
-                head: nn.Module) -> torch.Tensor:
+                head: nn.Module, return_attention: bool = False):
         """
         :param upper_features: ``(B, C_i, *S)`` the stage's output ``O_i``.
         :param upsampled_lower: ``(B, C_i, *S)`` the decoder's transposed conv of the stage below, ``UpConv(O_{i-1})``.
         :param image: ``(B, C_in, *S_image)`` the network input, area-resized to ``S``.
         :param head: the stage's 1x1 segmentation layer (used by ``feature_masks="heads"``).
-        :return: ``(B, C_i, *S)`` the divergence-enhanced features ``E_i``.
+        :param return_attention: also return the map (:meth:`attention_map`, float32).
+        :return: ``(B, C_i, *S)`` the divergence-enhanced features ``E_i`` (and the map).
         """
         aligned_lower = self.align(upsampled_lower)  # eq. (1)
         attention = self.attention_map(upper_features, aligned_lower, head).to(upper_features.dtype)
@@ -108,7 +109,8 @@ class FeatureDivAttentionJunction(nn.Module):
             image = F.interpolate(image, size=upper_features.shape[2:], mode="area")
         fusion_input = torch.addcmul(upper_features + aligned_lower, attention, self.input_features(image))  # (5)
         fused = self.fusion(fusion_input)
-        return upper_features + fused if self.residual else fused
+        enhanced = upper_features + fused if self.residual else fused
+        return (enhanced, attention) if return_attention else enhanced
 
     def extra_repr(self) -> str:
         return (f"feature_masks={self.feature_masks!r}, attention={self.attention!r}, masks={self.masks!r}, "
@@ -140,18 +142,24 @@ class DivAttentionUNetDecoder(UNetDecoder):
             for s in range(1, len(self.stages))
         ])
 
-    def forward(self, skips: Sequence[torch.Tensor], image: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
+    def forward(self, skips: Sequence[torch.Tensor], image: torch.Tensor, return_attention: bool = False):
+        """With ``return_attention`` also every junction's map, lowest first (``(B, 1, *S)`` or ``(B, C_i, *S)``,
+        see :meth:`FeatureDivAttentionJunction.attention_map`)."""
         lower = skips[-1]
-        seg_outputs = []
+        seg_outputs, attention = [], []
         for s in range(len(self.stages)):
             upsampled = self.transpconvs[s](lower)
             features = self.stages[s](torch.cat((upsampled, skips[-(s + 2)]), 1))
             if s > 0:
-                features = self.div_attention[s - 1](features, upsampled, image, self.seg_layers[s])
+                features = self.div_attention[s - 1](features, upsampled, image, self.seg_layers[s], return_attention)
+                if return_attention:
+                    features, junction_attention = features
+                    attention.append(junction_attention)
             if self.deep_supervision:
                 seg_outputs.append(self.seg_layers[s](features))
             elif s == len(self.stages) - 1:
                 seg_outputs.append(self.seg_layers[-1](features))
             lower = features
         seg_outputs = seg_outputs[::-1]  # full resolution first
-        return seg_outputs if self.deep_supervision else seg_outputs[0]
+        output = seg_outputs if self.deep_supervision else seg_outputs[0]
+        return (output, attention) if return_attention else output

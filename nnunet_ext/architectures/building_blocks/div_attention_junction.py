@@ -29,7 +29,7 @@ are the ones the ablation of issue 11 chose (README, "Ablation on the real BraTS
 ``"divergence"`` map; ``attention="softmax"`` is the network of issue 2 (same parameters).
 """
 
-from typing import Sequence, Type
+from typing import List, Sequence, Tuple, Type, Union
 
 import torch
 from torch import nn
@@ -102,12 +102,14 @@ class DivAttentionJunction(nn.Module):
         attention = divergence_attention if self.attention == "softmax" else divergence_map
         return attention(masks(upper_logits), masks(aligned_lower))
 
-    def forward(self, upper_logits: torch.Tensor, lower_output: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, upper_logits: torch.Tensor, lower_output: torch.Tensor, image: torch.Tensor,
+                return_attention: bool = False) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """
         :param upper_logits: ``(B, K, *S)`` the upper path's segmentation logits ``O_i``.
         :param lower_output: ``(B, K, *S / stride)`` the lower path's output ``O_{i-1}``.
         :param image: ``(B, C_in, *S_image)`` the network input; area-resized to ``S`` when ``S != S_image``.
-        :return: ``(B, K, *S)`` the refined segmentation logits of the upper path.
+        :param return_attention: also return eq. (4)'s map ``attn`` ``(B, K, *S)`` (float32).
+        :return: ``(B, K, *S)`` the refined segmentation logits of the upper path (and the map).
         """
         aligned_lower = self.align_lower(lower_output)
         attention = self.attention_map(upper_logits, aligned_lower)
@@ -115,7 +117,28 @@ class DivAttentionJunction(nn.Module):
             image = F.interpolate(image, size=upper_logits.shape[2:], mode="area")
         fusion_input = torch.addcmul(upper_logits + aligned_lower, attention, self.input_features(image))  # eq. (5)
         prediction = self.prediction(self.fusion(fusion_input))
-        return upper_logits + prediction if self.residual else prediction
+        refined = upper_logits + prediction if self.residual else prediction
+        return (refined, attention) if return_attention else refined
 
     def extra_repr(self) -> str:
         return f"attention={self.attention!r}, masks={self.masks!r}, residual={self.residual}"
+
+
+def refine_paths(junctions: Sequence[DivAttentionJunction], path_logits: Sequence[torch.Tensor], image: torch.Tensor,
+                 return_attention: bool = False) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+    """The chain of junctions over a decoder's paths: ``R_0 = P_0``, ``R_s = junction_s(P_s, R_{s-1}, image)``.
+
+    :param path_logits: ``[P_0 (lowest), ..., P_{S-1} (full resolution)]``, each ``(B, K, *path_size)``.
+    :return: the refined paths ``[R_{S-1}, ..., R_0]`` (full resolution first, as nnU-Net's deep supervision expects)
+        and, with ``return_attention``, each junction's map ``attn`` ``(B, K, *path_size)``, lowest junction first
+        (else an empty list).
+    """
+    refined, attention = [path_logits[0]], []
+    for junction, upper_logits in zip(junctions, path_logits[1:]):
+        if return_attention:
+            output, junction_attention = junction(upper_logits, refined[-1], image, return_attention=True)
+            attention.append(junction_attention)
+        else:
+            output = junction(upper_logits, refined[-1], image)
+        refined.append(output)
+    return refined[::-1], attention

@@ -14,9 +14,13 @@ the MLP" says; with the two or three attention layers a SeA-block has, post-norm
 - the decoder's cross-attention is followed by residual + LayerNorm; its MLP is the one of the self-attention block;
 - the self-attention block uses ``q = k = y + E_d`` (its tokens live on the diagnosis token grid) and ``v = y``;
 - a missing positional encoding counts as zero.
+
+An optional spatial prior on the decoder's cross-attention (SMCA, :mod:`spatial_prior`): ``decoder_prior`` maps the
+decoder's queries ``f_d + E_d`` ``[B, N_d, D]`` to ``log G`` ``[B, heads, N_d, N_m]``, added to eq. 2's logits before
+the softmax.
 """
 
-from typing import Dict, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -66,7 +70,8 @@ class SeABlock(nn.Module):
                 segmentation_position: Optional[torch.Tensor] = None,
                 diagnosis_position: Optional[torch.Tensor] = None,
                 embedding_position: Optional[torch.Tensor] = None,
-                return_attention: bool = False
+                return_attention: bool = False,
+                decoder_prior: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
                 ) -> Union[torch.Tensor, Tuple[torch.Tensor, Dict[str, torch.Tensor]]]:
         """
         :param segmentation_tokens: ``f_m`` ``[B, N_m, D]``.
@@ -75,14 +80,17 @@ class SeABlock(nn.Module):
         :param diagnosis_position: ``E_d`` ``[1 or B, N_d, D]``.
         :param embedding_position: ``E_md`` ``[1 or B, N_m, D]`` (``f_md`` lies on the segmentation token grid).
         :param return_attention: also return ``{"encoder", "decoder", "self"}`` attention weights.
+        :param decoder_prior: queries ``[B, N_d, D]`` -> ``log G`` ``[B, heads, N_d, N_m]`` added to eq. 2's logits
+            (SMCA); None: no prior.
         :return: ``f̂_d`` ``[B, N_d, D]`` (and the attention weights).
         """
-        def attend(attention: nn.MultiheadAttention, query, key, value):
+        def attend(attention: nn.MultiheadAttention, query, key, value, logit_bias=None):
             # in float32 under any autocast: the attention's softmax and its dot products, which CUDA autocast
             # would otherwise run in float16 (tokens <= max_tokens, so the cost is small)
             with torch.autocast(query.device.type, enabled=False):
+                mask = None if logit_bias is None else logit_bias.float().flatten(0, 1)  # [B * heads, N_q, N_k]
                 return attention(query.float(), key.float(), value.float(), need_weights=return_attention,
-                                 average_attn_weights=False)
+                                 attn_mask=mask, average_attn_weights=False)
 
         f_m, f_d = segmentation_tokens, diagnosis_tokens
         d_keyed = with_position(f_d, diagnosis_position)
@@ -93,9 +101,10 @@ class SeABlock(nn.Module):
         x = self.encoder_attention_norm(f_m + attended)
         f_md = self.encoder_mlp_norm(x + self.encoder_mlp(x))
 
-        # decoder, eq. 2: MHA(f_d + E_d, f_md + E_md, f_md)
+        # decoder, eq. 2: MHA(f_d + E_d, f_md + E_md, f_md), with SMCA's log G on its logits if given
         attended, decoder_weights = attend(self.decoder_attention, d_keyed,
-                                           with_position(f_md, embedding_position), f_md)
+                                           with_position(f_md, embedding_position), f_md,
+                                           None if decoder_prior is None else decoder_prior(d_keyed))
         y = self.decoder_attention_norm(f_d + attended)
 
         # self-attention block refining the decoded diagnosis tokens

@@ -41,14 +41,16 @@ def _sian_cw_maxpool(encoder, image_channels, segmentation_channels, num_outputs
 
 
 def _seatrans(encoder, image_channels, segmentation_channels, num_outputs, patch_size, softmax, **options):
-    return SeATransDiagnosisBranch(encoder, image_channels, list(patch_size), num_outputs, **options)
+    return SeATransDiagnosisBranch(encoder, image_channels, list(patch_size), num_outputs,
+                                   exclude_background=softmax, **options)
 
 
 # method -> the keyword options its branch takes (a trainer sets them as class attributes); methods not listed take
 # none. SeATrans: ``interaction_stages`` (None: the paper's placement by stride), ``max_tokens`` (256, the bound on
-# each SeA-block's tokens, 2D and 3D), ``residual`` (False: the paper's fused output is the vitalised feature).
+# each SeA-block's tokens, 2D and 3D), ``residual`` (False: the paper's fused output is the vitalised feature),
+# ``spatial_prior`` ("none"; "smca" or "smca_lesion": SMCA's prior on the SeA-blocks' decoders).
 BRANCH_OPTIONS: Dict[str, Tuple[str, ...]] = {
-    "seatrans": ("interaction_stages", "max_tokens", "residual")}
+    "seatrans": ("interaction_stages", "max_tokens", "residual", "spatial_prior")}
 
 DIAGNOSIS_METHODS: Dict[str, Callable] = {
     "image_only": _image_only, "base_multi": _base_multi, "base_cat": _base_cat, "base_roi": _base_roi,

@@ -72,6 +72,19 @@ Readings and adaptations (see also :mod:`sea_block`):
 - the positional encodings ``E_m, E_d, E_md`` are learnable, one set per SeA-block, sized from the plans' patch size;
   another input size gets them interpolated (linear).
 
+SMCA's spatial prior (``spatial_prior``, the attention-map issue)
+----------------------------------------------------------------
+``spatial_prior="smca"`` adds SMCA's ``log G`` (:mod:`~nnunet_ext.architectures.building_blocks.spatial_prior`) to the
+logits of every SeA-block's decoder (eq. 2), where the diagnosis tokens are the queries and the embedding ``f_md``,
+on the segmentation grid, holds the positions they look at (as DETR's object queries look at image positions): per
+diagnosis token and head a predicted centre and scale. ``"smca_lesion"`` starts every centre and scale at the
+centroid and spread of the segmentation's lesion probabilities (background excluded for softmax plans) on the
+SeA-block's token grid. Either also replaces the 1x1 fusion of the coarse and fine paths by SMCA's scale-attention
+(``alpha = softmax(FC(O_q))``, ``C = sum_j alpha_j C_j``): per position of ``f_d^i`` (the queries), a 1x1 convolution
+``F_i -> 2`` and a softmax over the two paths weigh their ``D``-channel outputs, whose sum a 1x1 convolution
+``D -> F_i`` brings back to the stage's channels (the channel projection that the fusion did on the concatenation).
+With ``"none"`` (SeATrans, the default) the branch is unchanged.
+
 Token grid and memory (2D and 3D alike)
 ---------------------------------------
 Stage ``i`` gives ``N = prod(S_i)`` tokens and each attention stores ``B * num_heads * N^2`` floats, so whenever
@@ -93,12 +106,17 @@ from dynamic_network_architectures.building_blocks.helper import convert_conv_op
 from nnunet_ext.architectures.building_blocks.diagnosis_encoder import build_diagnosis_encoder
 from nnunet_ext.architectures.building_blocks.encoder_settings import stage_sizes
 from nnunet_ext.architectures.building_blocks.sea_block import SeABlock
+from nnunet_ext.architectures.building_blocks.spatial_prior import GaussianSpatialPrior
 from nnunet_ext.architectures.building_blocks.voxel_shuffle import voxel_shuffle
 from nnunet_ext.architectures.diagnosis.diagnosis_branch import DiagnosisBranch, PooledClassifier
 
 LINEAR_INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
+# functional, so that forward constructs no module (a module built in forward sets attributes torch.compile guards)
+ADAPTIVE_AVERAGE = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
 # total strides of ResNet-50's second and third layers, the paper's interaction layers (sec. 2.1, 3.2)
 PAPER_INTERACTION_STRIDES = (8, 16)
+# spatial_prior option -> where the SMCA prior's centres start (None: no prior, SeATrans as published)
+SPATIAL_PRIORS = {"none": None, "smca": "query", "smca_lesion": "lesion"}
 
 
 def total_strides(strides: Sequence[Union[int, Sequence[int]]]) -> List[int]:
@@ -184,10 +202,15 @@ class SeAInteraction(nn.Module):
     Both maps are average-pooled to :func:`pooled_token_grid` ``(S, max_tokens)`` if needed (2D and 3D), projected
     to ``D`` tokens by 1x1 convolutions (pooling first is equivalent, both being linear, and cheaper), flattened,
     passed through the :class:`SeABlock` with positional encodings, reshaped and upsampled back to ``S``.
+
+    :param prior_centres: ``None`` (no prior), or where SMCA's prior on the decoder's logits starts its centres
+        (``"query"`` or ``"lesion"``, :class:`GaussianSpatialPrior`); ``"lesion"`` reads ``forward``'s
+        ``lesion_map`` ``[B, 1, *S_image]``, pooled to the token grid.
     """
 
     def __init__(self, conv_op, diagnosis_channels: int, segmentation_channels: int, embed_dim: int,
-                 num_heads: int, mlp_ratio: float, planned_size: Sequence[int], max_tokens: int):
+                 num_heads: int, mlp_ratio: float, planned_size: Sequence[int], max_tokens: int,
+                 prior_centres: Optional[str] = None):
         super().__init__()
         self.max_tokens = max_tokens
         self.pool_op = get_matching_pool_op(conv_op, adaptive=True, pool_type="avg")
@@ -200,6 +223,8 @@ class SeAInteraction(nn.Module):
         self.embedding_position = nn.Parameter(torch.zeros(1, embed_dim, *grid))
         for position in (self.segmentation_position, self.diagnosis_position, self.embedding_position):
             nn.init.trunc_normal_(position, std=0.02)
+        self.spatial_prior = (None if prior_centres is None else
+                              GaussianSpatialPrior(embed_dim, num_heads, len(planned_size), prior_centres))
 
     def _to_grid(self, features: torch.Tensor, grid: List[int]) -> torch.Tensor:
         return features if list(features.shape[2:]) == grid else self.pool_op(grid)(features)
@@ -211,8 +236,15 @@ class SeAInteraction(nn.Module):
             position = F.interpolate(position, size=grid, mode=LINEAR_INTERPOLATION[len(grid)], align_corners=False)
         return position.flatten(2).transpose(1, 2)
 
+    def decoder_prior(self, grid: List[int], lesion_map: Optional[torch.Tensor]):
+        """The SeA-block's ``decoder_prior`` (queries -> ``log G`` over ``grid``), None without a prior."""
+        if self.spatial_prior is None:
+            return None
+        pooled = None if lesion_map is None else ADAPTIVE_AVERAGE[len(grid)](lesion_map.float(), grid)[:, 0]
+        return lambda queries: self.spatial_prior(queries, grid, pooled)
+
     def forward(self, diagnosis_features: torch.Tensor, segmentation_features: torch.Tensor,
-                return_attention: bool = False
+                return_attention: bool = False, lesion_map: Optional[torch.Tensor] = None
                 ) -> Union[torch.Tensor, Tuple[torch.Tensor, InteractionAttention]]:
         size = list(diagnosis_features.shape[2:])
         if list(segmentation_features.shape[2:]) != size:
@@ -225,7 +257,8 @@ class SeAInteraction(nn.Module):
             segmentation.flatten(2).transpose(1, 2), diagnosis.flatten(2).transpose(1, 2),
             self._position_tokens(self.segmentation_position, grid),
             self._position_tokens(self.diagnosis_position, grid),
-            self._position_tokens(self.embedding_position, grid), return_attention=return_attention)
+            self._position_tokens(self.embedding_position, grid), return_attention=return_attention,
+            decoder_prior=self.decoder_prior(grid, lesion_map))
         tokens, weights = result if return_attention else (result, None)
         vitalised = tokens.transpose(1, 2).reshape(diagnosis.shape)  # [B, D, *G]
         if grid != size:
@@ -246,16 +279,19 @@ class AsymmetricMultiScaleInteraction(nn.Module):
     ``D``-channel results back to ``F_i`` channels, whose output is the paper's "final vitalized diagnosis feature".
 
     :param residual: add ``f_d^i`` to the fused result (not in the paper; see the module docstring).
+    :param prior_centres: None (SeATrans), or SMCA's prior on both SeA-blocks' decoders with centres starting at
+        ``"query"`` or ``"lesion"``; with a prior, SMCA's scale-attention replaces ``fuse`` (``scale_attention``
+        ``F_i -> paths`` and softmax over the paths, the weighted sum, ``projection`` ``D -> F_i``).
     """
 
     def __init__(self, conv_op, stage: int, diagnosis_channels: int, segmentation_channels: Sequence[int],
                  strides: Sequence[Sequence[int]], planned_size: Sequence[int], embed_dim: int, num_heads: int,
-                 mlp_ratio: float, max_tokens: int, residual: bool = False):
+                 mlp_ratio: float, max_tokens: int, residual: bool = False, prior_centres: Optional[str] = None):
         super().__init__()
         self.stage = stage
         self.residual = residual
         block_kwargs = dict(embed_dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio,
-                            planned_size=planned_size, max_tokens=max_tokens)
+                            planned_size=planned_size, max_tokens=max_tokens, prior_centres=prior_centres)
         self.coarse = SeAInteraction(conv_op, diagnosis_channels, segmentation_channels[stage], **block_kwargs)
 
         # the segmentation stages feeding the fine path, their per-axis shuffle factors and channels after shuffling
@@ -276,7 +312,12 @@ class AsymmetricMultiScaleInteraction(nn.Module):
         fine_channels = sum(self.shuffled_channels)
         self.fine = (SeAInteraction(conv_op, diagnosis_channels, fine_channels, **block_kwargs)
                      if fine_channels else None)
-        self.fuse = conv_op(embed_dim * (2 if self.fine is not None else 1), diagnosis_channels, kernel_size=1)
+        paths = 2 if self.fine is not None else 1
+        if prior_centres is None:
+            self.fuse = conv_op(embed_dim * paths, diagnosis_channels, kernel_size=1)
+        else:  # SMCA's scale-attention over the paths, then the channel projection
+            self.scale_attention = conv_op(diagnosis_channels, paths, kernel_size=1)
+            self.projection = conv_op(embed_dim, diagnosis_channels, kernel_size=1)
 
     def smaller_scale_features(self, segmentation_features: Sequence[torch.Tensor],
                                size: Sequence[int]) -> torch.Tensor:
@@ -288,21 +329,30 @@ class AsymmetricMultiScaleInteraction(nn.Module):
                                                                self.shuffle_factors, self.shuffle_channel_maps)]
         return torch.cat(shuffled, dim=1)
 
+    def integrate(self, diagnosis_features: torch.Tensor, vitalised: List[torch.Tensor]) -> torch.Tensor:
+        """The paths' ``D``-channel outputs -> ``[B, F_i, *S_i]``: the 1x1 fusion of their concatenation
+        (SeATrans), or SMCA's scale-attention ``projection(sum_j alpha_j * C_j)`` with ``alpha = softmax`` over the
+        paths of ``scale_attention(f_d^i)``."""
+        if not hasattr(self, "scale_attention"):
+            return self.fuse(torch.cat(vitalised, dim=1))
+        alpha = torch.softmax(self.scale_attention(diagnosis_features).float(), dim=1).to(vitalised[0].dtype)
+        return self.projection(sum(alpha[:, j:j + 1] * path for j, path in enumerate(vitalised)))
+
     def forward(self, diagnosis_features: torch.Tensor, segmentation_features: Sequence[torch.Tensor],
-                return_attention: bool = False
+                return_attention: bool = False, lesion_map: Optional[torch.Tensor] = None
                 ) -> Union[torch.Tensor, Tuple[torch.Tensor, Dict[str, InteractionAttention]]]:
         attention = {}
-        coarse = self.coarse(diagnosis_features, segmentation_features[self.stage], return_attention)
+        coarse = self.coarse(diagnosis_features, segmentation_features[self.stage], return_attention, lesion_map)
         if return_attention:
             coarse, attention["coarse"] = coarse
         vitalised = [coarse]
         if self.fine is not None:
             smaller = self.smaller_scale_features(segmentation_features, diagnosis_features.shape[2:])
-            fine = self.fine(diagnosis_features, smaller, return_attention)
+            fine = self.fine(diagnosis_features, smaller, return_attention, lesion_map)
             if return_attention:
                 fine, attention["fine"] = fine
             vitalised.append(fine)
-        out = self.fuse(torch.cat(vitalised, dim=1))
+        out = self.integrate(diagnosis_features, vitalised)
         if self.residual:
             out = diagnosis_features + out
         return (out, attention) if return_attention else out
@@ -310,7 +360,8 @@ class AsymmetricMultiScaleInteraction(nn.Module):
 
 class SeATransDiagnosisBranch(DiagnosisBranch):
     """SeATrans: ``forward(image [B, C, *S], segmentation_features, segmentation_probabilities)`` -> logits
-    ``[B, num_outputs]`` (see the module docstring; ``segmentation_probabilities`` is not used).
+    ``[B, num_outputs]`` (see the module docstring; ``segmentation_probabilities`` ``[B, K, *S]`` is read by
+    ``spatial_prior="smca_lesion"`` only).
 
     The diagnosis encoder (:func:`build_diagnosis_encoder`, image only) runs stage by stage; after each stage in
     ``interaction_stages`` an :class:`AsymmetricMultiScaleInteraction` replaces its output by the vitalised feature;
@@ -329,13 +380,24 @@ class SeATransDiagnosisBranch(DiagnosisBranch):
     :param features_per_stage: diagnosis encoder channels; defaults to the segmentation encoder's.
     :param residual: ``False`` (the paper): the fused 1x1-conv output is the vitalised feature; ``True``: it is added
         to the diagnosis feature.
+    :param spatial_prior: ``"none"`` (SeATrans), ``"smca"`` or ``"smca_lesion"`` (module docstring, "SMCA's spatial
+        prior").
+    :param exclude_background: for ``"smca_lesion"``: the lesion map is the probability sum of channels ``1..K-1``
+        (softmax plans) instead of all channels (regions).
     """
+
+    returns_attention = True  # forward(..., return_attention=True) also returns what it attended to
 
     def __init__(self, segmentation_encoder: nn.Module, input_channels: int, patch_size: Sequence[int],
                  num_outputs: int, interaction_stages: Optional[Sequence[int]] = None, embed_dim: int = 64,
                  num_heads: int = 4, max_tokens: int = 256, features_per_stage: Optional[Sequence[int]] = None,
-                 mlp_ratio: float = 4.0, residual: bool = False):
+                 mlp_ratio: float = 4.0, residual: bool = False, spatial_prior: str = "none",
+                 exclude_background: bool = True):
         super().__init__()
+        if spatial_prior not in SPATIAL_PRIORS:
+            raise ValueError(f"spatial_prior must be one of {sorted(SPATIAL_PRIORS)}, got {spatial_prior!r}")
+        self.spatial_prior = spatial_prior
+        self.exclude_background = bool(exclude_background)
         conv_op = segmentation_encoder.conv_op
         if len(patch_size) != convert_conv_op_to_dim(conv_op):
             raise ValueError(f"patch size {list(patch_size)} does not fit {conv_op.__name__}")
@@ -357,9 +419,19 @@ class SeATransDiagnosisBranch(DiagnosisBranch):
             str(stage): AsymmetricMultiScaleInteraction(
                 conv_op, stage, self.encoder.output_channels[stage], segmentation_encoder.output_channels,
                 segmentation_encoder.strides, planned_sizes[stage], embed_dim, num_heads, mlp_ratio, max_tokens,
-                residual)
+                residual, SPATIAL_PRIORS[spatial_prior])
             for stage in stages})
         self.classifier = PooledClassifier(self.encoder.output_channels[-1], num_outputs)
+
+    def lesion_map(self, segmentation_probabilities: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        """``[B, K, *S]`` -> ``[B, 1, *S]``, the lesion probability (foreground channels summed, clamped to 1) that
+        ``"smca_lesion"`` starts its centres from; None for the other priors."""
+        if SPATIAL_PRIORS[self.spatial_prior] != "lesion":
+            return None
+        if segmentation_probabilities is None:
+            raise ValueError("spatial_prior='smca_lesion' needs the segmentation probabilities")
+        first = 1 if self.exclude_background and segmentation_probabilities.shape[1] > 1 else 0
+        return segmentation_probabilities[:, first:].sum(dim=1, keepdim=True).clamp(max=1.0)
 
     def forward(self, image: torch.Tensor, segmentation_features: list,
                 segmentation_probabilities: Optional[torch.Tensor] = None, return_attention: bool = False
@@ -368,11 +440,12 @@ class SeATransDiagnosisBranch(DiagnosisBranch):
             raise ValueError(f"expected {self.num_segmentation_stages} segmentation feature maps (one per encoder "
                              f"scale), got {len(segmentation_features)}")
         attention = {}
+        lesion_map = self.lesion_map(segmentation_probabilities)
         x = image
         for index, stage in enumerate(self.encoder.stages):
             x = stage(x)
             if index in self.interaction_stages:
-                x = self.interactions[str(index)](x, segmentation_features, return_attention)
+                x = self.interactions[str(index)](x, segmentation_features, return_attention, lesion_map)
                 if return_attention:
                     x, stage_attention = x
                     attention.update({f"stage_{index}/{path}": maps for path, maps in stage_attention.items()})

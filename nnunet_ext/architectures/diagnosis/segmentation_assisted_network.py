@@ -105,6 +105,33 @@ class SegmentationAssistedDiagnosisNetwork(nn.Module):
             probabilities = probabilities.detach()
         return diagnosis_in_output(segmentation, self.diagnosis(x, features, probabilities))
 
+    def segmentation_network(self) -> Optional[nn.Module]:
+        """The segmentation network whose ``forward`` the segmentation part runs, when it is not nnU-Net's U-Net
+        (``features_from=None``: L-Net, Div-attention's U-Net); None otherwise."""
+        return self._segmentation_forward.__self__ if self.features_from is None else None
+
+    def forward_with_attention(self, x: torch.Tensor):
+        """For exporting the maps (never called in training): ``(segmentation output, diagnosis logits [B,
+        num_outputs], attention)``. ``attention`` holds what the branch attended to (a branch whose ``forward``
+        takes ``return_attention``: SeATrans' ``{"stage_<i>/<path>": InteractionAttention}``, SiAN's
+        ``{"weight_map": [B, F, *s]}``) and, under ``"segmentation"``, the segmentation part's own maps when it
+        has any (a Div-attention U-Net's junction maps)."""
+        segmentation_network = self.segmentation_network()
+        attention = {}
+        if segmentation_network is not None and hasattr(segmentation_network, "forward_with_attention"):
+            segmentation, attention["segmentation"] = segmentation_network.forward_with_attention(x)
+            features = None
+        else:
+            segmentation, features = self._segment(x, with_features=True)
+        full_resolution = segmentation[0] if isinstance(segmentation, (list, tuple)) else segmentation
+        probabilities = segmentation_probabilities(full_resolution, self.softmax)
+        if getattr(self.diagnosis, "returns_attention", False):
+            diagnosis, branch_attention = self.diagnosis(x, features, probabilities, return_attention=True)
+            attention.update(branch_attention)
+        else:
+            diagnosis = self.diagnosis(x, features, probabilities)
+        return segmentation, diagnosis, attention
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """``nn.Module.load_state_dict`` with an error that says what the weights are instead."""
         if strict:

@@ -43,6 +43,8 @@ class SiANDiagnosisBranch(DiagnosisBranch):
     :param exclude_background: drop probability channel 0 (background) when ``K > 1``.
     """
 
+    returns_attention = True  # forward(..., return_attention=True) also returns what it attended to
+
     def __init__(self, segmentation_encoder: nn.Module, input_channels: int, num_segmentation_channels: int,
                  num_outputs: int, weight_map: str = "learned", features_per_stage: Optional[Sequence[int]] = None,
                  exclude_background: bool = True):
@@ -75,7 +77,9 @@ class SiANDiagnosisBranch(DiagnosisBranch):
         return self.weight_map(self.lesion_probabilities(segmentation_probabilities), feature_size)
 
     def forward(self, image: torch.Tensor, segmentation_features: list,
-                segmentation_probabilities: torch.Tensor) -> torch.Tensor:
+                segmentation_probabilities: torch.Tensor, return_attention: bool = False):
+        """With ``return_attention`` also ``{"weight_map": w [B, F, *s]}``, the side-attention weights."""
         features = self.encoder(image)[-1]
-        weighted = features * self.weight_maps(segmentation_probabilities, features.shape[2:])
-        return self.classifier(weighted)
+        weights = self.weight_maps(segmentation_probabilities, features.shape[2:])
+        logits = self.classifier(features * weights)
+        return (logits, {"weight_map": weights}) if return_attention else logits

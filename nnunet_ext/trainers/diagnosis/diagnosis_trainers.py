@@ -107,9 +107,29 @@ class SeATransDiagnosisTrainer(_DiagnosisTrainer):
     ``interaction_stages``: the diagnosis-encoder stages with SeA-blocks (None: the paper's placement by total
     stride, see ``seatrans_branch.py``); ``max_tokens``: the bound on the tokens of a SeA-block (the maps are
     average-pooled to it, 2D and 3D alike); ``residual``: add the diagnosis feature to the fused SeA-block outputs
-    (not the paper's form)."""
+    (not the paper's form); ``spatial_prior``: ``"none"`` here, SMCA's prior in the trainers below."""
     diagnosis_method = "seatrans"
-    branch_option_names = ("interaction_stages", "max_tokens", "residual")
+    branch_option_names = ("interaction_stages", "max_tokens", "residual", "spatial_prior")
     interaction_stages = None
     max_tokens = 256
     residual = False
+    spatial_prior = "none"
+
+
+@register_trainer("diagnosis", "SeATrans with SMCA's spatial prior: `log G` of a centre and scale that each "
+                               "diagnosis token predicts per head, added to the SeA-blocks' decoder logits, and "
+                               "SMCA's scale-attention in place of the 1x1 fusion of the coarse and fine paths",
+                  tags=DIAGNOSIS, variants=(FROZEN_SEGMENTATION_ADAM,),
+                  e2e_configuration="2d", e2e_variant=FROZEN_SEGMENTATION_ADAM.suffix)
+class SeATransSMCADiagnosisTrainer(SeATransDiagnosisTrainer):
+    """SeATrans with SMCA's spatial prior on eq. 2's cross-attention (``architectures/building_blocks/
+    spatial_prior.py``, ``seatrans_branch.py`` "SMCA's spatial prior")."""
+    spatial_prior = "smca"
+
+
+@register_trainer("diagnosis", "SeATrans with SMCA's prior whose centres and scales start at the centroid and "
+                               "spread of the segmentation's predicted lesion", tags=DIAGNOSIS,
+                  variants=(FROZEN_SEGMENTATION_ADAM,))
+class SeATransSMCALesionDiagnosisTrainer(SeATransSMCADiagnosisTrainer):
+    """SMCA's prior with every query's centre starting on the segmentation's lesion probabilities."""
+    spatial_prior = "smca_lesion"
