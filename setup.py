@@ -51,5 +51,7 @@ setup(
         "nnunet_ext_transformer_init=nnunet_ext.cli.transformer_init:main",
         "nnunet_ext_compress=nnunet_ext.cli.compress:main",
         "nnunet_ext_attention=nnunet_ext.cli.attention:main",
+        "nnunet_ext_crops=nnunet_ext.cli.crops:main",
+        "nnunet_ext_coarse_to_fine=nnunet_ext.cli.coarse_to_fine:main",
     ]},
 )

@@ -17,10 +17,10 @@ import numpy as np
 from nnunet_ext.architectures.attention.network_maps import FAMILIES, QUERY_FAMILIES
 from nnunet_ext.attention_maps.attention_distance import (DEFAULT_GLOBAL_FRACTION, distance_summary,
                                                           write_distance_report)
-from nnunet_ext.attention_maps.figures import case_figure, map_slices
+from nnunet_ext.attention_maps.figures import case_figure, map_slices, prediction_slice
 from nnunet_ext.attention_maps.map_predictor import AttentionMapPredictor
 from nnunet_ext.attention_maps.original_geometry import check_writable_geometry, write_map
-from nnunet_ext.attention_maps.query_point import locate_query
+from nnunet_ext.geometry.world_points import locate_query
 from nnunet_ext.core.errors import UserInputError
 from nnunet_ext.core.owned_files import check_may_replace, record_written
 
@@ -106,6 +106,7 @@ def export_case(predictor: AttentionMapPredictor, case: str, files: Sequence[Pat
     image = reader().read_images([str(f) for f in files])[0][0]
     segmentation = predictor.segmentation(computed.logits, properties)
     query_slice = None if query is None else int(round(query.image_index[0]))
+    predicted_slice = prediction_slice(segmentation)
     folder = output / case
     entry = {"files": {}, "png": None}
     rows = []
@@ -115,7 +116,8 @@ def export_case(predictor: AttentionMapPredictor, case: str, files: Sequence[Pat
         entry["files"][name] = {"file": str(path.relative_to(output)), "family": stitched.family,
                                 "channels": stitched.channels, "tiles": stitched.tiles,
                                 "maximum": float(values.max()), "mean": float(values.mean())}
-        rows.append(map_slices(name, values, query_slice if stitched.family in QUERY_FAMILIES else None))
+        rows.append(map_slices(name, values, stitched.channels,
+                               query_slice if stitched.family in QUERY_FAMILIES else None, predicted_slice))
         del values
     if query is not None:
         entry["query"] = {"world_mm": list(query.world_mm), "image_index": list(query.image_index),

@@ -1,9 +1,11 @@
 """One PNG per case: the image, the prediction's outline and each map, on the slices that matter.
 
 Slices run along the first array axis of nnU-Net's reader (``z`` of a NIfTI image: axial for axially stored images).
-For every map (its channels averaged) a row of panels: the slice of the map's maximum and, with a query, the slice of
-the query point, which is marked. Each panel shows the image's first channel in grey, the map over it (colour, scaled
-to the map's own range on that slice; 0 stays transparent) and the outline of every predicted label.
+For every map (its channels averaged, a ``background`` channel left out) the panels: the slice of the map's maximum,
+the slice where the prediction holds most voxels of its highest label (usually the smallest structure, a lesion)
+and, with a query, the slice of the query point, which is marked. Each panel shows the image's first channel in
+grey, the map over it (colour, scaled to the map's own range on that slice; 0 stays transparent) and the outline of
+every predicted label.
 """
 
 from dataclasses import dataclass, field
@@ -21,14 +23,27 @@ class MapSlices:
     panels: List[Tuple[str, int, np.ndarray]] = field(default_factory=list)
 
 
-def map_slices(name: str, values: np.ndarray, query_slice: Optional[int]) -> MapSlices:
-    """``values [C, Z, Y, X]`` (original geometry) -> the slices of its channel mean at its maximum and at the query."""
-    mean = values.mean(axis=0)
+def map_slices(name: str, values: np.ndarray, channels: Sequence[str], query_slice: Optional[int],
+               prediction_slice: Optional[int] = None) -> MapSlices:
+    """``values [C, Z, Y, X]`` (original geometry) -> the slices of its channel mean (without a ``background``
+    channel) at its maximum, at the prediction's slice and at the query."""
+    kept = [c for c, name_ in enumerate(channels) if name_ != "background"] or list(range(values.shape[0]))
+    mean = values[kept].mean(axis=0)
     peak = int(np.unravel_index(int(np.argmax(mean)), mean.shape)[0])
     slices = MapSlices(name, [("maximum", peak, mean[peak])])
+    if prediction_slice is not None and prediction_slice != peak:
+        slices.panels.append(("prediction", prediction_slice, mean[prediction_slice]))
     if query_slice is not None:
         slices.panels.append(("query", query_slice, mean[query_slice]))
     return slices
+
+
+def prediction_slice(segmentation: np.ndarray) -> Optional[int]:
+    """The slice with the most voxels of the highest predicted label (None: nothing predicted)."""
+    highest = int(segmentation.max())
+    if highest == 0:
+        return None
+    return int(np.argmax((segmentation == highest).reshape(segmentation.shape[0], -1).sum(axis=1)))
 
 
 def case_figure(path: Path, case: str, image: np.ndarray, segmentation: np.ndarray, rows: Sequence[MapSlices],

@@ -42,7 +42,7 @@ from nnunetv2.inference.sliding_window_prediction import compute_gaussian
 from nnunet_ext.architectures.attention.network_maps import (QUERY_FAMILIES, WHOLE_IMAGE_FAMILIES, MapTile,
                                                             NetworkAttention)
 from nnunet_ext.attention_maps.original_geometry import to_original_geometry
-from nnunet_ext.attention_maps.query_point import QueryPoint
+from nnunet_ext.geometry.world_points import QueryPoint
 from nnunet_ext.core.network_wrappers import inner_network
 
 

@@ -8,7 +8,9 @@ Run ``python -m nnunet_ext.cli.demo`` (or ``nnunet_ext_demo``). It
    fold 0 with the same short budget on the CPU,
 4. predicts the held-out ``imagesTs`` with ``nnUNetv2_predict -tr <trainer>``,
 5. evaluates the predictions against ``labelsTs`` with ``nnUNetv2_evaluate_folder``,
-6. prints Dice per class, mean Dice, training and prediction time per trainer, and where the results are.
+6. writes the Div-attention maps of the first test case with ``nnunet_ext_attention`` (NIfTI in the case's own
+   geometry and a PNG with the image, the prediction's outline and each junction's map),
+7. prints Dice per class, mean Dice, training and prediction time per trainer, and where the results are.
 
 Everything is written under ``--work-dir`` (default ``./demo_work``). The demo only uses a folder that is new or
 empty, or that it created itself (it holds the marker file ``.nnunet_ext_demo``); in that last case the folders of
@@ -18,10 +20,11 @@ the earlier run are deleted first. Any other non-empty folder is refused, so not
 import argparse
 import json
 import math
+import shutil
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -29,6 +32,7 @@ from nnunet_ext.cli import nnunet_commands
 from nnunet_ext.cli.trainer_names import check_trainer_names
 from nnunet_ext.core.errors import UserInputError
 from nnunet_ext.datasets.synthetic import MIN_SHAPE, generate_synthetic_dataset
+from nnunet_ext.trainers.registry import list_trainers
 
 DEMO_MARKER = ".nnunet_ext_demo"
 DEMO_MANIFEST = ".nnunet_ext_demo_files.json"  # the files the last demo run wrote: relative path -> [size, mtime]
@@ -39,14 +43,15 @@ FOLD = 0
 DEFAULT_TRAINERS = ("DivAttentionTrainer_Short", "PlainUNetTrainer_Short")
 SHORT_TRAINER_SUFFIX = "_Short"
 MIN_TRAINING_CASES = 5  # nnU-Net splits the training cases into 5 cross-validation folds
-TOTAL_STEPS = 6
+TOTAL_STEPS = 7
 
 RAW_FOLDER = "nnUNet_raw"
 PREPROCESSED_FOLDER = "nnUNet_preprocessed"
 RESULTS_FOLDER = "nnUNet_results"
 PREDICTIONS_FOLDER = "predictions"
 LOGS_FOLDER = "logs"
-DEMO_FOLDERS = (RAW_FOLDER, PREPROCESSED_FOLDER, RESULTS_FOLDER, PREDICTIONS_FOLDER, LOGS_FOLDER)
+ATTENTION_FOLDER = "attention_maps"
+DEMO_FOLDERS = (RAW_FOLDER, PREPROCESSED_FOLDER, RESULTS_FOLDER, PREDICTIONS_FOLDER, LOGS_FOLDER, ATTENTION_FOLDER)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -70,6 +75,7 @@ class TrainerResult:
     mean_dice: float
     training_seconds: float
     prediction_seconds: float
+    attention_figure: Optional[Path] = None  # the PNG of the first test case's Div-attention maps, if any
 
 
 def positive_int(text: str) -> int:
@@ -321,7 +327,29 @@ def run_demo(arguments: argparse.Namespace, environment: Dict[str, str]) -> Tupl
                                                environment, logs / f"evaluate_{trainer}.log")
         results.append(trainer_result(trainer, summary, names, training_seconds[trainer],
                                       prediction_seconds[trainer]))
+
+    for index, trainer in enumerate(arguments.trainers):
+        if trainer not in list_trainers(tag="div_attention"):
+            continue
+        with step(6, f"writing the Div-attention maps of the first test case with {trainer}"):
+            figure = write_attention_maps(dataset_folder, work_dir / ATTENTION_FOLDER, trainer, environment, logs)
+        results[index] = replace(results[index], attention_figure=figure)
     return dataset_folder.name, results
+
+
+def write_attention_maps(dataset_folder: Path, folder: Path, trainer: str, environment: Dict[str, str],
+                         logs: Path) -> Path:
+    """``nnunet_ext_attention --maps div_attention`` on the first test case; returns the case's PNG."""
+    first_case = sorted(dataset_folder.glob("imagesTs/*_0000.nii.gz"))[0]
+    inputs = folder / "input"
+    inputs.mkdir(parents=True, exist_ok=True)
+    shutil.copy(first_case, inputs / first_case.name)
+    output = folder / trainer
+    nnunet_commands.run_nnunet_command(
+        ["nnunet_ext_attention", "-i", inputs, "-o", output, "-d", DATASET_ID, "-c", CONFIGURATION, "-f", FOLD,
+         "-tr", trainer, "-device", "cpu", "--maps", "div_attention"], environment, logs / f"attention_{trainer}.log")
+    case = first_case.name[:-len("_0000.nii.gz")]
+    return output / case / f"{case}_attention.png"
 
 
 def print_report(arguments: argparse.Namespace, environment: Dict[str, str], dataset_name: str,
@@ -336,6 +364,10 @@ def print_report(arguments: argparse.Namespace, environment: Dict[str, str], dat
     for row in results:
         folder = nnunet_commands.results_folder(environment, dataset_name, row.trainer, CONFIGURATION)
         say(f"model and training log of {row.trainer}: {folder / f'fold_{FOLD}'}")
+    for row in results:
+        if row.attention_figure is not None:
+            say(f"Div-attention maps of {row.attention_figure.parent.name} ({row.trainer}): NIfTI (the case's own "
+                f"geometry) in {row.attention_figure.parent}, figure {row.attention_figure}")
     say(f"predictions and summary.json per trainer: {work_dir / PREDICTIONS_FOLDER}")
     say(f"logs of every nnU-Net command: {work_dir / LOGS_FOLDER}")
     say(f"total time: {total_seconds:.0f} s")

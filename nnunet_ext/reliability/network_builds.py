@@ -59,11 +59,13 @@ def family_representatives() -> List[str]:
 
 @dataclass(frozen=True)
 class NetworkSetting:
-    """Plans and configuration to build on, with the dataset's channel and class counts."""
+    """Plans and configuration to build on, with the dataset's channel and class counts; ``added_input_channels``:
+    the channels a trainer adds to the dataset's (a click-guided trainer's cue), which its network takes too."""
 
     plans: dict
     configuration: str
     dataset_json: dict
+    added_input_channels: int = 0
 
     @property
     def plans_manager(self) -> PlansManager:
@@ -74,8 +76,14 @@ class NetworkSetting:
         return self.plans_manager.get_configuration(self.configuration)
 
     @property
-    def num_input_channels(self) -> int:
+    def dataset_input_channels(self) -> int:
+        """The channels of the dataset's cases (what nnU-Net passes to ``build_network_architecture``)."""
         return determine_num_input_channels(self.plans_manager, self.configuration_manager, self.dataset_json)
+
+    @property
+    def num_input_channels(self) -> int:
+        """The channels the network takes: the dataset's and the trainer's added ones."""
+        return self.dataset_input_channels + self.added_input_channels
 
     @property
     def num_outputs(self) -> int:
@@ -87,11 +95,12 @@ class NetworkSetting:
 
     def for_trainer(self, trainer: str) -> "NetworkSetting":
         """The setting as ``trainer`` trains on it: the plans of its ``plans_for_training`` where it has one (the
-        transformer trainers round the patch up to their token size), else this one."""
+        transformer trainers round the patch up to their token size), and the input channels it adds (a
+        click-guided trainer's cue)."""
         adjust = getattr(trainer_class(trainer), "plans_for_training", None)
-        if adjust is None:
-            return self
-        return NetworkSetting(adjust(self.plans, self.configuration), self.configuration, self.dataset_json)
+        plans = self.plans if adjust is None else adjust(self.plans, self.configuration)
+        added = int(getattr(trainer_class(trainer), "added_input_channels", 0))
+        return NetworkSetting(plans, self.configuration, self.dataset_json, added)
 
 
 def trains_with_deep_supervision(trainer: str) -> bool:
@@ -106,7 +115,7 @@ def build_network(trainer: str, setting: NetworkSetting, deep_supervision: bool 
     setting = setting.for_trainer(trainer)
     torch.manual_seed(seed)
     return trainer_class(trainer).build_network_architecture(
-        setting.plans_manager, setting.configuration_manager, setting.num_input_channels, setting.num_outputs,
+        setting.plans_manager, setting.configuration_manager, setting.dataset_input_channels, setting.num_outputs,
         deep_supervision and trains_with_deep_supervision(trainer))
 
 

@@ -32,7 +32,7 @@ def stand_up_trainer(trainer: str, setting: NetworkSetting, device: torch.device
     plans = copy.deepcopy(setting.plans)
     plans["continue_training"] = False  # nnUNetTrainer.__init__ pops it (nnUNetv2_train sets it)
     instance = trainer_class(trainer)(plans, setting.configuration, 0, setting.dataset_json, device)
-    instance.num_input_channels = setting.num_input_channels
+    instance.num_input_channels = setting.dataset_input_channels
     instance.network = build_network(trainer, setting, instance.enable_deep_supervision, seed).to(device)
     if hasattr(instance, "diagnosis_method"):
         instance.diagnosis_labels = DiagnosisLabels(
@@ -58,7 +58,7 @@ def generated_batch(trainer, setting: NetworkSetting, seed: int, batch_size: int
     map per deep-supervision scale (nearest-neighbour downsampled from the full-resolution labels), ``keys``."""
     generator = torch.Generator().manual_seed(seed)
     patch = tuple(trainer.configuration_manager.patch_size)  # the trainer's (a transformer rounds the plans')
-    data = torch.randn(batch_size, setting.num_input_channels, *patch, generator=generator)
+    data = torch.randn(batch_size, setting.dataset_input_channels, *patch, generator=generator)  # the loader's
     labels = torch.randint(0, setting.num_outputs, (batch_size, 1, *patch), generator=generator).float()
     scales = trainer._get_deep_supervision_scales() if trainer.enable_deep_supervision else None
     if scales is None:

@@ -13,7 +13,7 @@ from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
 from nnunet_ext.attention_maps.map_predictor import Stitcher, position_in_tile, tile_holds
 from nnunet_ext.attention_maps.original_geometry import map_image, to_original_geometry, write_map
-from nnunet_ext.attention_maps.query_point import (image_extent_mm, index_to_world, locate_query,
+from nnunet_ext.geometry.world_points import (image_extent_mm, index_to_world, locate_query,
                                                    world_to_index)
 from nnunet_ext.core.errors import UserInputError
 

@@ -187,8 +187,9 @@ class FakeNnunet:
     def generate_synthetic_dataset(self, raw_root, dataset_id, **kwargs):
         self._record("generate", dataset_id, kwargs["shape"])
         folder = Path(raw_root) / "Dataset501_SyntheticLesions"
-        folder.mkdir(parents=True)
+        (folder / "imagesTs").mkdir(parents=True)
         (folder / "dataset.json").write_text('{"labels": {"background": 0, "organ": 1, "lesion": 2}}')
+        (folder / "imagesTs" / "synth_010_0000.nii.gz").write_bytes(b"")
         return folder
 
     def plan_and_preprocess(self, dataset_id, configurations, environment, log_file):
@@ -207,6 +208,11 @@ class FakeNnunet:
         self._record("evaluate", Path(predictions).name, Path(labels).name)
         return {"mean": {"1": {"Dice": 0.875}, "2": {"Dice": 0.25}}, "foreground_mean": {"Dice": 0.5625}}
 
+    def run_nnunet_command(self, arguments, environment, log_file):
+        arguments = [str(a) for a in arguments]
+        self._record(arguments[0], arguments[arguments.index("-tr") + 1], sorted(Path(arguments[2]).iterdir()))
+        return 3.0
+
 
 @pytest.fixture
 def fake_nnunet(monkeypatch):
@@ -214,7 +220,7 @@ def fake_nnunet(monkeypatch):
         fake = FakeNnunet(failing_command)
         monkeypatch.setattr(demo, "check_trainer_names", lambda names: None)  # the fake trains any name
         monkeypatch.setattr(demo, "generate_synthetic_dataset", fake.generate_synthetic_dataset)
-        for name in ("plan_and_preprocess", "train", "predict", "evaluate"):
+        for name in ("plan_and_preprocess", "train", "predict", "evaluate", "run_nnunet_command"):
             monkeypatch.setattr(demo.nnunet_commands, name, getattr(fake, name))
         return fake
     return install
@@ -233,13 +239,27 @@ def test_main_runs_the_steps_in_order_and_prints_the_table(tmp_path, capsys, fak
     assert ("predict", "B_Short", "imagesTs") in fake.calls
     assert ("evaluate", "B_Short", "labelsTs") in fake.calls
     output = capsys.readouterr().out
-    for number in range(1, 7):
-        assert f"[{number}/6]" in output
+    for number in (1, 2, 3, 4, 5, 7):  # step 6, the Div-attention maps, only for a Div-attention trainer
+        assert f"[{number}/7]" in output
+    assert "[6/7]" not in output
     assert "training A_Short (3 epochs x 4 iterations)" in output
     assert "done in" in output
     table_rows = [line.split() for line in output.splitlines() if line.startswith(("A_Short", "B_Short"))]
     assert table_rows == [[name, "0.875", "0.250", "0.562", "42", "s", "7", "s"] for name in ("A_Short", "B_Short")]
     assert str(tmp_path / "work" / "logs") in output
+
+
+def test_the_div_attention_model_writes_the_maps_of_the_first_test_case(tmp_path, capsys, fake_nnunet):
+    fake = fake_nnunet()
+    work_dir = tmp_path / "work"
+    assert demo.main(["--work-dir", str(work_dir)]) == 0
+    attention = [call for call in fake.calls if call[0] == "nnunet_ext_attention"]
+    assert attention == [("nnunet_ext_attention", "DivAttentionTrainer_Short",
+                          [work_dir / "attention_maps" / "input" / "synth_010_0000.nii.gz"])]
+    output = capsys.readouterr().out
+    assert "[6/7] writing the Div-attention maps of the first test case with DivAttentionTrainer_Short" in output
+    figure = work_dir / "attention_maps" / "DivAttentionTrainer_Short" / "synth_010" / "synth_010_attention.png"
+    assert f"figure {figure.resolve()}" in output
 
 
 def test_main_returns_1_and_no_table_when_a_step_fails(tmp_path, capsys, fake_nnunet):

@@ -190,12 +190,17 @@ class SharedRuns(Helpers):
         return self._once(("model", trainer, configuration), train_model)
 
     def stock_predictions(self, trainer: str, configuration: str) -> Future:
+        """The stock ``nnUNetv2_predict``'s; for a click-guided model (tag ``needs_clicks``: the stock command cannot
+        feed it its cue) ``nnunet_ext_predict`` with clicks simulated from ``labelsTs``."""
         workspace, model = self.workspace(), self.model(trainer, configuration)
 
         def predict() -> Path:
             output = self.work_dir / f"stock_{trainer}_{configuration}"
-            run_nnunet_command(["nnUNetv2_predict", *predict_arguments(workspace.result(), trainer, configuration,
-                                                                        output), "--save_probabilities"],
+            clicks = (["--simulated_clicks", workspace.result().raw / "labelsTs"]
+                      if "needs_clicks" in get_trainer(trainer).tags else [])
+            run_nnunet_command(["nnunet_ext_predict" if clicks else "nnUNetv2_predict",
+                                *predict_arguments(workspace.result(), trainer, configuration, output),
+                                "--save_probabilities", *clicks],
                                model.result().environment,
                                workspace.result().log(f"predict_stock_{trainer}_{configuration}"))
             return output
@@ -287,7 +292,8 @@ def trained_model(request) -> Callable[[str, str], TrainedModel]:
 @pytest.fixture(scope="session")
 def stock_predictions(request) -> Callable[[str, str], Path]:
     """``stock_predictions(trainer, configuration)``: the folder that the stock ``nnUNetv2_predict
-    --save_probabilities`` wrote for the test images with that session model (once per session)."""
+    --save_probabilities`` wrote for the test images with that session model (once per session; a click-guided
+    model's is ``nnunet_ext_predict``'s with simulated clicks)."""
     runs = shared_runs(request.config)
     return lambda trainer, configuration: runs.stock_predictions(trainer, configuration).result()
 

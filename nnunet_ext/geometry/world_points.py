@@ -1,5 +1,5 @@
-"""A query point in world coordinates (mm, as a viewer reports the cursor) on a case's image grid and on nnU-Net's
-preprocessed grid of the case.
+"""A point in world coordinates (mm, as a viewer reports the cursor: an attention map's query, a click) on a case's
+image grid and on nnU-Net's preprocessed grid of the case.
 
 World -> image index (SimpleITK's convention, ``x y z`` order): ``index = diag(1 / spacing) D^-1 (p - origin)``,
 with ``D`` the direction matrix; nnU-Net's reader orders the array axes the other way round (``z y x``; a 2D image is
@@ -19,7 +19,7 @@ from nnunet_ext.core.errors import UserInputError
 
 @dataclass(frozen=True)
 class QueryPoint:
-    """The query of one case: ``world_mm`` as given, ``image_index`` (continuous, array order of nnU-Net's reader)
+    """A point of one case: ``world_mm`` as given, ``image_index`` (continuous, array order of nnU-Net's reader)
     and ``preprocessed_voxel`` (integer, on the preprocessed grid)."""
 
     world_mm: Tuple[float, ...]
@@ -57,23 +57,26 @@ def format_extent(extent: List[Tuple[float, float]]) -> str:
 
 
 def locate_query(point_mm: Sequence[float], properties: dict, preprocessed_shape: Sequence[int], plans_manager,
-                 case: str) -> QueryPoint:
+                 case: str, what: str = "query point", option: str = "--query") -> QueryPoint:
     """The :class:`QueryPoint` of ``point_mm`` in one case; a :class:`UserInputError` naming the case and the
-    image's extent in mm when the point lies outside the image (or outside the region nnU-Net crops to)."""
+    image's extent in mm when the point lies outside the image (or outside the region nnU-Net crops to).
+
+    :param properties: nnU-Net's preprocessing properties of the case (``sitk_stuff``, the crop, the shapes).
+    :param what: what the point is, and ``option`` the option that gave it, for the messages."""
     geometry = properties["sitk_stuff"]
     dimension = len(geometry["spacing"])
     if len(point_mm) != dimension:
-        raise UserInputError(f"The query point {list(point_mm)} has {len(point_mm)} coordinates; the image is "
-                             f"{dimension}D.", case=case, fix=f"give --query {dimension} world coordinates in mm")
+        raise UserInputError(f"The {what} {list(point_mm)} has {len(point_mm)} coordinates; the image is "
+                             f"{dimension}D.", case=case, fix=f"give {option} {dimension} world coordinates in mm")
     shape = properties["shape_before_cropping"]  # transposed array order
     image_shape = [shape[i] for i in plans_manager.transpose_backward]  # the reader's array order
     size_xyz = image_shape[::-1] if dimension == 3 else image_shape[1:][::-1]
     index_xyz = world_to_index(point_mm, geometry)
     if np.any(index_xyz < -0.5) or np.any(index_xyz > np.asarray(size_xyz) - 0.5):
         raise UserInputError(
-            f"The query point {tuple(round(float(p), 2) for p in point_mm)} mm lies outside the image, whose voxel "
+            f"The {what} {tuple(round(float(p), 2) for p in point_mm)} mm lies outside the image, whose voxel "
             f"centres span {format_extent(image_extent_mm(geometry, size_xyz))} (world x, y, z).", case=case,
-            fix="give --query a point inside the image, in the world coordinates (mm) a viewer shows for it")
+            fix=f"give {option} a point inside the image, in the world coordinates (mm) a viewer shows for it")
     image_index = list(index_xyz[::-1]) if dimension == 3 else [0.0, *index_xyz[::-1]]
     transposed = [image_index[i] for i in plans_manager.transpose_forward]
     voxel = []
@@ -84,9 +87,9 @@ def locate_query(point_mm: Sequence[float], properties: dict, preprocessed_shape
         cropped = position - low
         if cropped < -0.5 or cropped > high - low - 0.5:
             raise UserInputError(
-                f"The query point {tuple(round(float(p), 2) for p in point_mm)} mm lies in the image's zero "
+                f"The {what} {tuple(round(float(p), 2) for p in point_mm)} mm lies in the image's zero "
                 f"border, which nnU-Net crops away before predicting (kept: voxel indices {low}..{high - 1} on "
-                f"preprocessing axis {axis}).", case=case, fix="give --query a point inside the imaged region")
+                f"preprocessing axis {axis}).", case=case, fix=f"give {option} a point inside the imaged region")
         scaled = (cropped + 0.5) * new / old - 0.5
         voxel.append(int(min(max(round(scaled), 0), new - 1)))
     return QueryPoint(tuple(float(p) for p in point_mm), tuple(float(i) for i in image_index), tuple(voxel))
