@@ -69,6 +69,13 @@ def generated_batch(trainer, setting: NetworkSetting, seed: int, batch_size: int
     return {"data": data, "target": target, "keys": list(BATCH_KEYS[:batch_size])}
 
 
+def batch_for_network(trainer, batch: dict) -> dict:
+    """``batch`` as ``trainer``'s ``train_step`` hands it to the network (a click-guided trainer adds the cue
+    channel, ``batch_for_network``); unchanged for the others."""
+    prepare = getattr(trainer, "batch_for_network", None)
+    return batch if prepare is None else prepare(batch)
+
+
 def segmentation_model_trainer_of(trainer: str) -> str:
     """The trainer whose model a diagnosis ``trainer`` starts from (``nnUNetTrainer``, or e.g. ``LNetTrainer``)."""
     return getattr(trainer_class(trainer), "segmentation_model_trainer", PLAIN_NNUNET)

@@ -41,7 +41,7 @@ def test_missing_output_folder_is_left_for_nnunet_to_report():
 @pytest.fixture
 def checked(monkeypatch, tmp_path):
     """The checks before prediction (tests/checks) pass; our files go to a real folder."""
-    monkeypatch.setattr(predict, "check_before_predicting", lambda arguments, overwrite: None)
+    monkeypatch.setattr(predict, "check_before_predicting", lambda arguments, overwrite, clicks=None: {})
     monkeypatch.chdir(tmp_path)
     (tmp_path / "predictions").mkdir()
 
@@ -88,3 +88,38 @@ def test_a_part_says_where_the_joined_file_will_be(tmp_path):
     (tmp_path / "diagnosis_predictions.csv").write_text("")
     assert diagnosis_files_message(str(part)).startswith(f"Diagnosis per case: {tmp_path}/diagnosis_predictions.csv")
     assert diagnosis_files_message(None) is None
+
+
+def test_click_options_are_taken_out_of_nnunets_arguments():
+    rest, clicks = predict.click_arguments(["-i", "in", "--clicks", "c.json", "--click_seed", "3", "-o", "out"])
+    assert rest == ["-i", "in", "-o", "out"] and clicks.clicks == "c.json" and clicks.click_seed == 3
+    rest, clicks = predict.click_arguments(["-i", "in", "--c"])  # nnU-Net's own flags are left alone
+    assert rest == ["-i", "in", "--c"] and clicks.clicks is None
+
+
+def test_a_click_model_needs_clicks_for_every_case_and_no_other_model_takes_them(tmp_path):
+    from argparse import Namespace
+
+    from nnunet_ext.core.errors import InputFilesError
+
+    none = Namespace(clicks=None, simulated_clicks=None, click_seed=0)
+    assert predict.click_options(False, none, ["a"], "nnUNetTrainer") == {}
+    with pytest.raises(InputFilesError, match="trained with a click cue and needs clicks: none were given"):
+        predict.click_options(True, none, ["a"], "ClickGuidedTrainer")
+    clicks_file = tmp_path / "clicks.json"
+    clicks_file.write_text('{"a": [1, 2, 3]}')
+    with_file = Namespace(clicks=str(clicks_file), simulated_clicks=None, click_seed=0)
+    with pytest.raises(InputFilesError, match="was not trained with a click cue"):
+        predict.click_options(False, with_file, ["a"], "nnUNetTrainer")
+    assert predict.click_options(True, with_file, ["a"], "ClickGuidedTrainer")["clicks"] == {"a": [[1.0, 2.0, 3.0]]}
+    with pytest.raises(InputFilesError, match="no click for case"):
+        predict.click_options(True, with_file, ["a", "b"], "ClickGuidedTrainer")
+    both = Namespace(clicks=str(clicks_file), simulated_clicks=str(tmp_path), click_seed=0)
+    with pytest.raises(InputFilesError, match="not both"):
+        predict.click_options(True, both, ["a"], "ClickGuidedTrainer")
+    simulated = Namespace(clicks=None, simulated_clicks=str(tmp_path), click_seed=5)
+    assert predict.click_options(True, simulated, ["a"], "ClickGuidedTrainer") == {
+        "simulated_reference": str(tmp_path), "simulated_seed": 5}
+    with pytest.raises(InputFilesError, match="does not exist"):
+        predict.click_options(True, Namespace(clicks=None, simulated_clicks=str(tmp_path / "no"), click_seed=0),
+                              ["a"], "ClickGuidedTrainer")

@@ -29,7 +29,8 @@ from nnunet_ext.losses.segmentation_assisted_diagnosis import diagnosis_loss
 from nnunet_ext.losses.weighted_bce_dice import WeightedBCEDiceLoss
 from nnunet_ext.reliability.float32_ops import SensitiveOpRecorder
 from nnunet_ext.reliability.network_builds import PLAIN_NNUNET
-from nnunet_ext.reliability.trainer_stand_up import (generated_batch, segmentation_model_trainer_of,
+from nnunet_ext.reliability.trainer_stand_up import (batch_for_network, generated_batch,
+                                                     segmentation_model_trainer_of,
                                                      segmentation_models_for, stand_up_trainer)
 from nnunet_ext.diagnosis.segmentation_model import SEGMENTATION_MODEL_VARIABLE
 
@@ -99,7 +100,7 @@ def autocast_steps_are_finite(trainer, setting, dtype) -> dict:
     """One forward pass of the trainer's network under CPU autocast, then for the logits as they are and scaled by
     :data:`EXTREME_LOGIT_SCALE` the trainer's loss and its backward pass: ``{scale: loss and every gradient
     finite?}``."""
-    batch = generated_batch(trainer, setting, seed=0)
+    batch = batch_for_network(trainer, generated_batch(trainer, setting, seed=0))
     if hasattr(trainer, "diagnosis_tap"):
         trainer.diagnosis_tap.targets = torch.tensor([0, 1])
     with torch.autocast("cpu", dtype=dtype):  # the warm-up pass of the module docstring

@@ -35,10 +35,15 @@ class ClickCueBatches:
         cue = torch.stack(cues)[:, None].to(device=data.device, dtype=data.dtype)
         return {**batch, "data": torch.cat([data, cue], dim=1)}
 
-    def train_step(self, batch: dict) -> dict:
+    def batch_for_network(self, batch: dict) -> dict:
+        """The training batch as the network receives it (what ``train_step`` hands nnU-Net's step; the checks that
+        run the network without ``train_step`` use it too)."""
         if not hasattr(self, "_click_rng"):
             self._click_rng = np.random.default_rng()
-        return super().train_step(self.with_click_cues(batch, self._click_rng))
+        return self.with_click_cues(batch, self._click_rng)
+
+    def train_step(self, batch: dict) -> dict:
+        return super().train_step(self.batch_for_network(batch))
 
     def validation_step(self, batch: dict) -> dict:
         keys = "/".join(map(str, batch.get("keys", [])))
