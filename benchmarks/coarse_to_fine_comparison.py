@@ -9,7 +9,9 @@ Per dataset and repeat, every model through nnU-Net's own commands on the CPU, f
   --simulated_clicks labelsTs`` (one click inside each reference component, seed 0).
 * **Two stages**: ``ClickGuidedTrainer_Short`` for ``E/2`` epochs; ``nnunet_ext_crops`` around the training cases'
   targets (``--crop-size`` voxels per axis), ``nnUNetv2_plan_and_preprocess``, ``DivAttentionTrainer_Short`` on the
-  crops for ``E/2`` epochs; ``nnunet_ext_coarse_to_fine`` with the same simulated clicks. Equal budget: the two
+  crops for ``E/2`` epochs; ``nnunet_ext_coarse_to_fine`` with the same simulated clicks. The crop dataset is made
+  once per dataset from the training cases (the crops do not depend on the repeat). A run interrupted and started
+  again with the same work dir skips the models it finished. Equal budget: the two
   stages share the epochs (and iterations per epoch) that each single-stage model gets; a crop iteration is cheaper
   than a full-patch one, so the two stages take less time (the table gives the seconds).
 
@@ -29,7 +31,7 @@ import time
 from pathlib import Path
 
 from nnunet_ext.cli.nnunet_commands import (evaluate, nnunet_environment, plan_and_preprocess, predict,
-                                            run_nnunet_command, train)
+                                            results_folder, run_nnunet_command, train)
 from nnunet_ext.datasets.brats2013 import convert_brats2013_sample, default_brats_sample_dir
 from nnunet_ext.datasets.synthetic import generate_synthetic_dataset
 
@@ -57,6 +59,14 @@ def dice_per_class(summary: dict) -> dict:
     return {label: values["Dice"] for label, values in summary["mean"].items()}
 
 
+def train_once(dataset_id: int, trainer: str, environment: dict, log: Path) -> None:
+    """``nnUNetv2_train`` unless an earlier run of the benchmark already trained that model (resumable)."""
+    name = next(p.name for p in Path(environment["nnUNet_preprocessed"]).glob(f"Dataset{dataset_id:03d}_*"))
+    final = results_folder(environment, name, trainer, CONFIGURATION) / f"fold_{FOLD}" / "checkpoint_final.pth"
+    if not final.is_file():
+        train(dataset_id, CONFIGURATION, FOLD, trainer, environment, log)
+
+
 def run_repeat(kind: str, source: Path, environment: dict, work_dir: Path, budget: dict, crop_size: int,
                repeat: int) -> dict:
     dataset_id, _ = DATASETS[kind]
@@ -68,14 +78,14 @@ def run_repeat(kind: str, source: Path, environment: dict, work_dir: Path, budge
     runs = {}
 
     start = time.perf_counter()
-    train(dataset_id, CONFIGURATION, FOLD, "PlainUNetTrainer_Short", full, logs / "plain.log")
+    train_once(dataset_id, "PlainUNetTrainer_Short", full, logs / "plain.log")
     output = work_dir / f"predictions_{kind}_{repeat}" / "plain"
     predict(images, output, dataset_id, CONFIGURATION, FOLD, "PlainUNetTrainer_Short", full, logs / "plain_pred.log")
     runs[METHODS[0]] = {"dice": dice_per_class(evaluate(references, output, full, logs / "plain_eval.log")),
                         "seconds": time.perf_counter() - start}
 
     start = time.perf_counter()
-    train(dataset_id, CONFIGURATION, FOLD, "ClickGuidedTrainer_Short", full, logs / "click.log")
+    train_once(dataset_id, "ClickGuidedTrainer_Short", full, logs / "click.log")
     output = work_dir / f"predictions_{kind}_{repeat}" / "click"
     shutil.rmtree(output, ignore_errors=True)
     run_nnunet_command(["nnunet_ext_predict", "-i", images, "-o", output, "-d", dataset_id, "-c", CONFIGURATION,
@@ -86,14 +96,14 @@ def run_repeat(kind: str, source: Path, environment: dict, work_dir: Path, budge
 
     start = time.perf_counter()
     half_results = dict(half, nnUNet_results=str(results) + "_two_stages")
-    train(dataset_id, CONFIGURATION, FOLD, "ClickGuidedTrainer_Short", half_results, logs / "stage1.log")
+    train_once(dataset_id, "ClickGuidedTrainer_Short", half_results, logs / "stage1.log")
     crop_id = dataset_id + CROP_DATASET_OFFSET
-    run_nnunet_command(["nnunet_ext_crops", "--raw", environment["nnUNet_raw"], "-s", source, "-d", crop_id,
-                        "--size", crop_size, "--overwrite"], half_results, logs / "crops.log")
     crop_name = f"Dataset{crop_id:03d}_{source.name.split('_', 1)[1]}Crops"
-    shutil.rmtree(Path(environment["nnUNet_preprocessed"]) / crop_name, ignore_errors=True)
-    plan_and_preprocess(crop_id, [CONFIGURATION], half_results, logs / "plan_crops.log")
-    train(crop_id, CONFIGURATION, FOLD, "DivAttentionTrainer_Short", half_results, logs / "stage2.log")
+    if not (Path(environment["nnUNet_preprocessed"]) / crop_name / "nnUNetPlans.json").is_file():
+        run_nnunet_command(["nnunet_ext_crops", "--raw", environment["nnUNet_raw"], "-s", source, "-d", crop_id,
+                            "--size", crop_size, "--overwrite"], half_results, logs / "crops.log")
+        plan_and_preprocess(crop_id, [CONFIGURATION], half_results, logs / "plan_crops.log")
+    train_once(crop_id, "DivAttentionTrainer_Short", half_results, logs / "stage2.log")
     output = work_dir / f"predictions_{kind}_{repeat}" / "two_stages"
     shutil.rmtree(output, ignore_errors=True)
     run_nnunet_command(["nnunet_ext_coarse_to_fine", "-i", images, "-o", output, "--stage1", dataset_id,

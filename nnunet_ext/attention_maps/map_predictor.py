@@ -78,9 +78,12 @@ class CaseMaps:
 
 
 class Stitcher:
-    """``sum(map * g) / sum(g)`` over tiles on a padded grid of ``shape`` (``[C, *shape]``, float32, on the CPU)."""
+    """``sum(map * g) / sum(g)`` over tiles on a padded grid of ``shape`` (``[C, *shape]``, float32, on the CPU), for
+    a map of ``channels`` (names) and ``family``."""
 
-    def __init__(self, channels: int, shape: Sequence[int], gaussian: torch.Tensor):
+    def __init__(self, channels: int, shape: Sequence[int], gaussian: torch.Tensor,
+                 names: Sequence[str] = (), family: str = ""):
+        self.names, self.family = list(names), family
         self.values = torch.zeros((channels, *shape), dtype=torch.float32)
         self.weights = torch.zeros(tuple(shape), dtype=torch.float32)
         self.gaussian = gaussian
@@ -242,14 +245,12 @@ class AttentionMapPredictor(nnUNetPredictor):
         tile_size = gaussian.shape
         values = tile_map.at_size(tile_size)
         if name not in maps:
-            maps[name] = Stitcher(values.shape[0], shape, gaussian)
-            maps[name].meta = (tile_map.channels, tile_map.family)
+            maps[name] = Stitcher(values.shape[0], shape, gaussian, tile_map.channels, tile_map.family)
         maps[name].add(slicer, values)
 
     @staticmethod
     def _stitched(stitcher: Stitcher, name: str) -> StitchedMap:
-        channels, family = stitcher.meta
-        return StitchedMap(stitcher.result(), list(channels), family, stitcher.tiles)
+        return StitchedMap(stitcher.result(), stitcher.names, stitcher.family, stitcher.tiles)
 
     # --- the case in its own geometry ---
 

@@ -26,6 +26,7 @@ patch and resized to a uniform size, then fed into the model of Stage 2").
 import argparse
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -98,7 +99,7 @@ def check_output_folder(output: Path, cases: List[str], overwrite: bool) -> None
         raise OutputFileConflictError(f"The output folder {output} holds files that nnunet_ext_coarse_to_fine did "
                                       f"not write.", file=output,
                                       fix=f"choose a new or empty folder, or pass {OVERWRITE_FLAG}")
-    for name in [RECORD_NAME, *[f"{case}.nii.gz" for case in cases]]:
+    for name in [RECORD_NAME, "dataset.json", "plans.json", *[f"{case}.nii.gz" for case in cases]]:
         check_may_replace(output / name, OVERWRITE_FLAG, overwrite)
 
 
@@ -118,10 +119,10 @@ def paste_back(output: Path, stage1: Path, stage2: Path, crops: dict, cases: Lis
     return pasted
 
 
-def evaluate(reference: Path, folder: Path, stage1: Path, log: Path) -> dict:
+def evaluate(reference: Path, folder: Path, log: Path) -> dict:
     """``nnUNetv2_evaluate_folder`` of ``folder`` against ``reference`` (its ``summary.json``, parsed)."""
-    run_nnunet_command(["nnUNetv2_evaluate_folder", reference, folder, "-djfile", stage1 / "dataset.json",
-                        "-pfile", stage1 / "plans.json", "-np", 1], dict(os.environ), log)
+    run_nnunet_command(["nnUNetv2_evaluate_folder", reference, folder, "-djfile", folder / "dataset.json",
+                        "-pfile", folder / "plans.json", "-np", 1], dict(os.environ), log)
     return json.loads((folder / "summary.json").read_text())
 
 
@@ -158,6 +159,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                            environment, logs / "stage2.log")
     print("[4/4] pasting the refined crops into the Stage-1 segmentations ...", flush=True)
     pasted = paste_back(output, stage1_folder, stage2_folder, crops, cases, ending)
+    for name in ("dataset.json", "plans.json"):  # as in nnU-Net's prediction folders: its evaluation reads them
+        check_may_replace(output / name, OVERWRITE_FLAG, args.overwrite_outputs)
+        shutil.copy(stage1_folder / name, output / name)
+        record_written(output / name)
     record = {"stage1": stage1, "stage2": stage2, "crops": settings, "clicks": args.clicks or
               (f"simulated from {args.simulated_clicks}, seed {args.click_seed}" if args.simulated_clicks else None),
               "overlaps": "a voxel inside several cubes takes the crop whose cube centre is nearest",
@@ -167,8 +172,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     print(f"final segmentations: {output} ({len(cases)} case(s), {len(crops['crops'])} crop(s) refined); "
           f"record: {output / RECORD_NAME}")
     if args.reference is not None:
-        final = evaluate(args.reference, output, stage1_folder, logs / "evaluate.log")
-        alone = evaluate(args.reference, stage1_folder, stage1_folder, logs / "evaluate_stage1.log")
+        final = evaluate(args.reference, output, logs / "evaluate.log")
+        alone = evaluate(args.reference, stage1_folder, logs / "evaluate_stage1.log")
         for label in final["mean"]:
             print(f"Dice {label}: Stage 1 {alone['mean'][label]['Dice']:.3f}, two stages "
                   f"{final['mean'][label]['Dice']:.3f}")
