@@ -12,8 +12,10 @@ Per dataset and repeat, every model through nnU-Net's own commands on the CPU, f
   crops for ``E/2`` epochs; ``nnunet_ext_coarse_to_fine`` with the same simulated clicks. The crop dataset is made
   once per dataset from the training cases (the crops do not depend on the repeat). A run interrupted and started
   again with the same work dir skips the models it finished. Equal budget: the two
-  stages share the epochs (and iterations per epoch) that each single-stage model gets; a crop iteration is cheaper
-  than a full-patch one, so the two stages take less time (the table gives the seconds).
+  stages share the epochs (and iterations per epoch) that each single-stage model gets. Equal iterations are not
+  equal seconds: a crop's patch (``--crop-size`` cubed) can hold more voxels than the dataset's own patch (on the
+  synthetic cases 48^3 against 24 x 40 x 40), so the table gives the seconds of the runs that trained their models
+  (a resumed run's seconds leave its training out and are not counted).
 
 nnU-Net does not seed its runs: repeats differ by initialisation, sampling and augmentation. The table gives
 mean +- sd over the repeats; ``<work dir>/coarse_to_fine_comparison.json`` holds every run.
@@ -59,12 +61,15 @@ def dice_per_class(summary: dict) -> dict:
     return {label: values["Dice"] for label, values in summary["mean"].items()}
 
 
-def train_once(dataset_id: int, trainer: str, environment: dict, log: Path) -> None:
-    """``nnUNetv2_train`` unless an earlier run of the benchmark already trained that model (resumable)."""
+def train_once(dataset_id: int, trainer: str, environment: dict, log: Path) -> bool:
+    """``nnUNetv2_train`` unless an earlier run of the benchmark already trained that model (resumable); True when
+    it trained (the method's seconds then include the training)."""
     name = next(p.name for p in Path(environment["nnUNet_preprocessed"]).glob(f"Dataset{dataset_id:03d}_*"))
     final = results_folder(environment, name, trainer, CONFIGURATION) / f"fold_{FOLD}" / "checkpoint_final.pth"
-    if not final.is_file():
-        train(dataset_id, CONFIGURATION, FOLD, trainer, environment, log)
+    if final.is_file():
+        return False
+    train(dataset_id, CONFIGURATION, FOLD, trainer, environment, log)
+    return True
 
 
 def run_repeat(kind: str, source: Path, environment: dict, work_dir: Path, budget: dict, crop_size: int,
@@ -78,32 +83,32 @@ def run_repeat(kind: str, source: Path, environment: dict, work_dir: Path, budge
     runs = {}
 
     start = time.perf_counter()
-    train_once(dataset_id, "PlainUNetTrainer_Short", full, logs / "plain.log")
+    trained = train_once(dataset_id, "PlainUNetTrainer_Short", full, logs / "plain.log")
     output = work_dir / f"predictions_{kind}_{repeat}" / "plain"
     predict(images, output, dataset_id, CONFIGURATION, FOLD, "PlainUNetTrainer_Short", full, logs / "plain_pred.log")
     runs[METHODS[0]] = {"dice": dice_per_class(evaluate(references, output, full, logs / "plain_eval.log")),
-                        "seconds": time.perf_counter() - start}
+                        "seconds": time.perf_counter() - start, "trained": trained}
 
     start = time.perf_counter()
-    train_once(dataset_id, "ClickGuidedTrainer_Short", full, logs / "click.log")
+    trained = train_once(dataset_id, "ClickGuidedTrainer_Short", full, logs / "click.log")
     output = work_dir / f"predictions_{kind}_{repeat}" / "click"
     shutil.rmtree(output, ignore_errors=True)
     run_nnunet_command(["nnunet_ext_predict", "-i", images, "-o", output, "-d", dataset_id, "-c", CONFIGURATION,
                         "-f", FOLD, "-tr", "ClickGuidedTrainer_Short", "-device", "cpu", "--simulated_clicks",
                         references], full, logs / "click_pred.log")
     runs[METHODS[1]] = {"dice": dice_per_class(evaluate(references, output, full, logs / "click_eval.log")),
-                        "seconds": time.perf_counter() - start}
+                        "seconds": time.perf_counter() - start, "trained": trained}
 
     start = time.perf_counter()
     half_results = dict(half, nnUNet_results=str(results) + "_two_stages")
-    train_once(dataset_id, "ClickGuidedTrainer_Short", half_results, logs / "stage1.log")
+    trained = train_once(dataset_id, "ClickGuidedTrainer_Short", half_results, logs / "stage1.log")
     crop_id = dataset_id + CROP_DATASET_OFFSET
     crop_name = f"Dataset{crop_id:03d}_{source.name.split('_', 1)[1]}Crops"
     if not (Path(environment["nnUNet_preprocessed"]) / crop_name / "nnUNetPlans.json").is_file():
         run_nnunet_command(["nnunet_ext_crops", "--raw", environment["nnUNet_raw"], "-s", source, "-d", crop_id,
                             "--size", crop_size, "--overwrite"], half_results, logs / "crops.log")
         plan_and_preprocess(crop_id, [CONFIGURATION], half_results, logs / "plan_crops.log")
-    train_once(crop_id, "DivAttentionTrainer_Short", half_results, logs / "stage2.log")
+    trained = train_once(crop_id, "DivAttentionTrainer_Short", half_results, logs / "stage2.log") and trained
     output = work_dir / f"predictions_{kind}_{repeat}" / "two_stages"
     shutil.rmtree(output, ignore_errors=True)
     run_nnunet_command(["nnunet_ext_coarse_to_fine", "-i", images, "-o", output, "--stage1", dataset_id,
@@ -112,7 +117,7 @@ def run_repeat(kind: str, source: Path, environment: dict, work_dir: Path, budge
                         references, "-device", "cpu"], half_results, logs / "coarse_to_fine.log")
     record = json.loads((output / "coarse_to_fine.json").read_text())
     runs[METHODS[2]] = {"dice": dice_per_class(evaluate(references, output, full, logs / "two_eval.log")),
-                        "seconds": time.perf_counter() - start,
+                        "seconds": time.perf_counter() - start, "trained": trained,
                         "crops": sum(len(c["crops"]) for c in record["cases"].values())}
     return runs
 
@@ -124,16 +129,20 @@ def cell(values) -> str:
 def format_table(result: dict) -> str:
     lines = []
     for kind, repeats in result["runs"].items():
+        if not repeats:
+            continue
         labels = list(next(iter(repeats[0].values()))["dice"])
         lines += [f"**{kind}** ({len(repeats)} repeats, {result['budget']['epochs']} epochs x "
                   f"{result['budget']['iterations']} iterations per model, crops {result['crop_size']}^3)", "",
-                  "| method | " + " | ".join(f"Dice {label}" for label in labels) + " | mean Dice | seconds |",
+                  "| method | " + " | ".join(f"Dice {label}" for label in labels) + " | mean Dice | seconds "
+                  "(runs that trained) |",
                   "|---|" + "---|" * (len(labels) + 2)]
         for method in METHODS:
             dice = [[run[method]["dice"][label] for run in repeats] for label in labels]
             means = [statistics.mean(run[method]["dice"][label] for label in labels) for run in repeats]
-            seconds = statistics.mean(run[method]["seconds"] for run in repeats)
-            lines.append(f"| {method} | " + " | ".join(cell(d) for d in dice) + f" | {cell(means)} | {seconds:.0f} |")
+            timed = [run[method]["seconds"] for run in repeats if run[method].get("trained", True)]
+            seconds = f"{statistics.mean(timed):.0f}" if timed else "-"
+            lines.append(f"| {method} | " + " | ".join(cell(d) for d in dice) + f" | {cell(means)} | {seconds} |")
         lines.append("")
     return "\n".join(lines)
 
