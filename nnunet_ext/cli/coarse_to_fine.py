@@ -160,7 +160,6 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     print("[4/4] pasting the refined crops into the Stage-1 segmentations ...", flush=True)
     pasted = paste_back(output, stage1_folder, stage2_folder, crops, cases, ending)
     for name in ("dataset.json", "plans.json"):  # as in nnU-Net's prediction folders: its evaluation reads them
-        check_may_replace(output / name, OVERWRITE_FLAG, args.overwrite_outputs)
         shutil.copy(stage1_folder / name, output / name)
         record_written(output / name)
     record = {"stage1": stage1, "stage2": stage2, "crops": settings, "clicks": args.clicks or
