@@ -4,7 +4,11 @@ Many trainers build the same network (``DivAttentionTrainer`` and ``DivAttention
 loss only; ``UNetDualLossTrainer`` keeps nnU-Net's network; variants and deprecated names build their parent's). A
 network is identified by what
 ``build_network_architecture(plans_manager, configuration_manager, channels, classes, enable_deep_supervision)``
-builds it (its module tree with each module's ``extra_repr``, and its state dict's shapes); the first trainer (in the order given) with a new network is its representative.
+builds it (its module tree with each module's ``extra_repr``, and its state dict's shapes), every network built to take
+the same number of input channels; the first trainer (in the order given) with a new network is its representative.
+Equal input channels: a click-guided trainer's network is its parent's with one input channel for the cue (built on
+the dataset's channels plus ``added_input_channels``), so the parent's network checks cover it; what the cue adds is
+in the trainer's ``train_step``, which the DDP checks run for every trainer, and in the click tests.
 """
 
 from dataclasses import dataclass
@@ -109,14 +113,16 @@ def trains_with_deep_supervision(trainer: str) -> bool:
     return bool(getattr(trainer_class(trainer), "trains_with_deep_supervision", True))
 
 
-def build_network(trainer: str, setting: NetworkSetting, deep_supervision: bool = True, seed: int = 0) -> nn.Module:
+def build_network(trainer: str, setting: NetworkSetting, deep_supervision: bool = True, seed: int = 0,
+                  extra_dataset_channels: int = 0) -> nn.Module:
     """The network ``trainer`` trains (``deep_supervision=True``) or nnU-Net's predictor builds (False), on the
-    setting as the trainer trains on it (:meth:`NetworkSetting.for_trainer`)."""
+    setting as the trainer trains on it (:meth:`NetworkSetting.for_trainer`); ``extra_dataset_channels``: build it
+    for a dataset with that many more channels (to compare networks at equal input channels)."""
     setting = setting.for_trainer(trainer)
     torch.manual_seed(seed)
     return trainer_class(trainer).build_network_architecture(
-        setting.plans_manager, setting.configuration_manager, setting.dataset_input_channels, setting.num_outputs,
-        deep_supervision and trains_with_deep_supervision(trainer))
+        setting.plans_manager, setting.configuration_manager, setting.dataset_input_channels + extra_dataset_channels,
+        setting.num_outputs, deep_supervision and trains_with_deep_supervision(trainer))
 
 
 def network_signature(network: nn.Module) -> tuple:
@@ -140,12 +146,17 @@ class NetworkBuilds:
 
 
 def distinct_network_builds(setting: NetworkSetting, trainers: Optional[Sequence[str]] = None) -> NetworkBuilds:
+    """Each trainer's representative among ``trainers`` (default :func:`checked_trainers`), networks compared at
+    equal input channels (the module docstring), and the trainers these plans cannot carry."""
     trainers = checked_trainers() if trainers is None else list(trainers)
+    added = {name: int(getattr(trainer_class(name), "added_input_channels", 0)) for name in trainers}
+    most_added = max(added.values(), default=0)
     first_with: Dict[tuple, str] = {}
     representative, refused = {}, {}
     for name in trainers:
         try:
-            signature = network_signature(build_network(name, setting))
+            network = build_network(name, setting, extra_dataset_channels=most_added - added[name])
+            signature = network_signature(network)
         except UnsupportedConfigurationError as error:
             refused[name] = str(error)
             continue
