@@ -32,6 +32,11 @@ def trainer_class(name: str) -> type:
     return nnUNetTrainer if name == PLAIN_NNUNET else get_trainer(name).trainer_class
 
 
+def added_input_channels(name: str) -> int:
+    """The channels a trainer adds to the dataset's (a click-guided trainer's cue), which its network takes too."""
+    return int(getattr(trainer_class(name), "added_input_channels", 0))
+
+
 def full_width_only(name: str) -> bool:
     """A transformer trainer at the papers' width (ViT-B), checked through its ``_Tiny`` variant: the same code at
     64 channels (a ViT-B per check would cost minutes of CPU each)."""
@@ -103,8 +108,7 @@ class NetworkSetting:
         click-guided trainer's cue)."""
         adjust = getattr(trainer_class(trainer), "plans_for_training", None)
         plans = self.plans if adjust is None else adjust(self.plans, self.configuration)
-        added = int(getattr(trainer_class(trainer), "added_input_channels", 0))
-        return NetworkSetting(plans, self.configuration, self.dataset_json, added)
+        return NetworkSetting(plans, self.configuration, self.dataset_json, added_input_channels(trainer))
 
 
 def trains_with_deep_supervision(trainer: str) -> bool:
@@ -149,7 +153,7 @@ def distinct_network_builds(setting: NetworkSetting, trainers: Optional[Sequence
     """Each trainer's representative among ``trainers`` (default :func:`checked_trainers`), networks compared at
     equal input channels (the module docstring), and the trainers these plans cannot carry."""
     trainers = checked_trainers() if trainers is None else list(trainers)
-    added = {name: int(getattr(trainer_class(name), "added_input_channels", 0)) for name in trainers}
+    added = {name: added_input_channels(name) for name in trainers}
     most_added = max(added.values(), default=0)
     first_with: Dict[tuple, str] = {}
     representative, refused = {}, {}

@@ -13,9 +13,8 @@ import pytest
 import torch
 
 from nnunet_ext.reliability.compile_check import compile_report
-from nnunet_ext.reliability.network_builds import build_network, network_signature, trainer_class
-
-from nnunet_ext.reliability.network_builds import family_representatives
+from nnunet_ext.reliability.network_builds import (build_network, family_representatives, network_signature,
+                                                   trainer_class)
 
 from .conftest import CASES, case_ids
 
